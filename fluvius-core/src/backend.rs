@@ -1,0 +1,447 @@
+//! The contract between the domain and a store: one atomic `commit` per write, plus reads.
+//!
+//! Backends implement [`Backend`]; the domain holds it as `Arc<dyn Backend>`, so swapping a backend
+//! changes no user type.
+
+use std::fmt::{self, Debug};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::command::AggRoot;
+use crate::error::Error;
+use crate::event::EventEnvelope;
+use crate::filter::{Filter, Page, SortKey};
+use crate::state::AnyState;
+
+/// A boxed, sendable future: what the dyn-compatible [`Backend`] methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Identifies one stream: tenant, namespace, resource kind and identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamKey {
+    /// The tenant (empty in single-tenant domains).
+    pub tenant: String,
+    /// The domain's namespace.
+    pub namespace: String,
+    /// The resource kind.
+    pub resource: String,
+    /// The aggregate root's identifier.
+    pub id: String,
+}
+
+impl fmt::Display for StreamKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}.{}/{}", self.tenant, self.namespace, self.resource, self.id)
+    }
+}
+
+/// The version a write expects the stream to be at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must be exactly at this version.
+    Exact(u64),
+    /// No check (imports).
+    Any,
+}
+
+impl ExpectedVersion {
+    /// The version number this expectation stands for (0 for no stream).
+    pub fn as_u64(self) -> Option<u64> {
+        match self {
+            ExpectedVersion::NoStream => Some(0),
+            ExpectedVersion::Exact(v) => Some(v),
+            ExpectedVersion::Any => None,
+        }
+    }
+
+    /// Whether a stream at `actual` satisfies the expectation.
+    pub fn matches(self, actual: u64) -> bool {
+        self.as_u64().is_none_or(|v| v == actual)
+    }
+}
+
+/// A state document: JSON, or a typed value a backend may keep as is.
+#[derive(Debug, Clone)]
+pub enum StateDoc {
+    /// State as JSON.
+    Json(Value),
+    /// State as the resource's Rust type.
+    Typed(Arc<dyn AnyState>),
+}
+
+impl StateDoc {
+    /// The state as JSON.
+    pub fn to_json(&self) -> Result<Value, Error> {
+        match self {
+            StateDoc::Json(v) => Ok(v.clone()),
+            StateDoc::Typed(s) => s.to_json().map_err(|e| Error::Decode {
+                what: format!("state `{}`", s.type_name()),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// The state row written with a stream's events.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StateWrite {
+    /// The stream's version after the write (the state row carries the head).
+    pub version: u64,
+    /// The new state.
+    pub state: StateDoc,
+    /// Whether the root is soft-deleted.
+    pub deleted: bool,
+    /// When the first event of the stream was recorded.
+    pub created_at: DateTime<Utc>,
+    /// When the last event of the stream was recorded.
+    pub updated_at: DateTime<Utc>,
+    /// Who caused the last change.
+    pub updated_by: Option<String>,
+}
+
+impl StateWrite {
+    /// A state write.
+    pub fn new(
+        version: u64,
+        state: StateDoc,
+        deleted: bool,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        updated_by: Option<String>,
+    ) -> Self {
+        StateWrite {
+            version,
+            state,
+            deleted,
+            created_at,
+            updated_at,
+            updated_by,
+        }
+    }
+}
+
+/// The current state of a stream as stored.
+pub type StoredState = StateWrite;
+
+/// Proof that a command with a caller-supplied id was processed, and what it answered.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct IdempotencyRecord {
+    /// The tenant the id is scoped to.
+    pub tenant: String,
+    /// The caller-supplied command id.
+    pub command_id: Uuid,
+    /// SHA-256 of (command key, root, canonical payload).
+    pub fingerprint: String,
+    /// The root the command targeted.
+    pub root: AggRoot,
+    /// The stream version before the command.
+    pub from_version: u64,
+    /// The stream version after the command.
+    pub to_version: u64,
+    /// The state the command answered with.
+    pub state: Value,
+    /// When the command was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl IdempotencyRecord {
+    /// A record.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        tenant: String,
+        command_id: Uuid,
+        fingerprint: String,
+        root: AggRoot,
+        from_version: u64,
+        to_version: u64,
+        state: Value,
+        recorded_at: DateTime<Utc>,
+    ) -> Self {
+        IdempotencyRecord {
+            tenant,
+            command_id,
+            fingerprint,
+            root,
+            from_version,
+            to_version,
+            state,
+            recorded_at,
+        }
+    }
+}
+
+/// Everything one command (or a group of queued commands) writes to one stream.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StreamWrite {
+    /// The stream.
+    pub key: StreamKey,
+    /// The version the stream must be at.
+    pub expected: ExpectedVersion,
+    /// The new events, versions already assigned, positions 0.
+    pub events: Vec<EventEnvelope>,
+    /// The state row after the events.
+    pub state: StateWrite,
+    /// Idempotency records to write with them.
+    pub idempotency: Vec<IdempotencyRecord>,
+}
+
+impl StreamWrite {
+    /// A stream write.
+    pub fn new(
+        key: StreamKey,
+        expected: ExpectedVersion,
+        events: Vec<EventEnvelope>,
+        state: StateWrite,
+        idempotency: Vec<IdempotencyRecord>,
+    ) -> Self {
+        StreamWrite {
+            key,
+            expected,
+            events,
+            state,
+            idempotency,
+        }
+    }
+}
+
+/// One atomic write: all of it commits, or none of it.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CommitBatch {
+    /// The streams written.
+    pub streams: Vec<StreamWrite>,
+}
+
+impl CommitBatch {
+    /// A batch of one stream write.
+    pub fn single(write: StreamWrite) -> Self {
+        CommitBatch {
+            streams: vec![write],
+        }
+    }
+
+    /// A batch of several stream writes.
+    pub fn new(streams: Vec<StreamWrite>) -> Self {
+        CommitBatch { streams }
+    }
+}
+
+/// What a commit assigned: the global positions of each stream's events, in batch order.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct CommitReceipt {
+    /// Per stream write, the positions of its events.
+    pub positions: Vec<Vec<u64>>,
+}
+
+impl CommitReceipt {
+    /// A receipt.
+    pub fn new(positions: Vec<Vec<u64>>) -> Self {
+        CommitReceipt { positions }
+    }
+}
+
+/// Why a backend refused or failed a call.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A stream was not at the expected version; nothing was written.
+    #[error("stream {key} is at version {actual}, expected {expected:?}")]
+    Conflict {
+        /// The stream.
+        key: StreamKey,
+        /// What the write expected.
+        expected: ExpectedVersion,
+        /// Where the stream is.
+        actual: u64,
+    },
+    /// An idempotency record for this (tenant, command id) exists; nothing was written.
+    #[error("command id {command_id} was already recorded for tenant `{tenant}`")]
+    DuplicateCommandId {
+        /// The tenant.
+        tenant: String,
+        /// The command id.
+        command_id: Uuid,
+    },
+    /// The store failed.
+    #[error("{0}")]
+    Backend(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict {
+                key,
+                expected,
+                actual,
+            } => Error::VersionConflict {
+                resource: key.resource,
+                id: key.id,
+                expected: expected.as_u64().unwrap_or(actual),
+                actual,
+            },
+            StoreError::DuplicateCommandId { command_id, .. } => {
+                Error::DuplicateCommand { command_id }
+            }
+            StoreError::Backend(message) => Error::Store(message),
+        }
+    }
+}
+
+/// Which events of a stream to read.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
+pub struct StreamRange {
+    /// Only events with a version above this.
+    pub after_version: u64,
+    /// Only events up to this version.
+    pub up_to_version: Option<u64>,
+    /// Only events recorded at or before this instant.
+    pub recorded_until: Option<DateTime<Utc>>,
+}
+
+impl StreamRange {
+    /// The whole stream.
+    pub fn all() -> Self {
+        StreamRange::default()
+    }
+
+    /// Events after `version`.
+    pub fn after(version: u64) -> Self {
+        StreamRange {
+            after_version: version,
+            ..StreamRange::default()
+        }
+    }
+
+    /// Events up to and including `version`.
+    pub fn up_to(mut self, version: u64) -> Self {
+        self.up_to_version = Some(version);
+        self
+    }
+
+    /// Events recorded at or before `time`.
+    pub fn until(mut self, time: DateTime<Utc>) -> Self {
+        self.recorded_until = Some(time);
+        self
+    }
+
+    /// Whether an event falls in the range.
+    pub fn contains(&self, event: &EventEnvelope) -> bool {
+        event.version > self.after_version
+            && self.up_to_version.is_none_or(|v| event.version <= v)
+            && self.recorded_until.is_none_or(|t| event.recorded_at <= t)
+    }
+}
+
+/// A validated query over one resource kind's current state.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StateQuery {
+    /// The tenant.
+    pub tenant: String,
+    /// The namespace.
+    pub namespace: String,
+    /// The resource kind.
+    pub resource: String,
+    /// The filter, validated against the state schema.
+    pub filter: Filter,
+    /// Sort keys; ties are broken by id ascending.
+    pub sort: Vec<SortKey>,
+    /// Limit and offset.
+    pub page: Page,
+    /// Whether soft-deleted roots are included.
+    pub include_deleted: bool,
+}
+
+/// One row of a state query.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StateRow {
+    /// The root's identifier.
+    pub id: String,
+    /// The stored state.
+    pub stored: StoredState,
+}
+
+impl StateRow {
+    /// A row.
+    pub fn new(id: String, stored: StoredState) -> Self {
+        StateRow { id, stored }
+    }
+}
+
+/// A page of state rows and the total number of matches.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct StatePage {
+    /// The rows of this page.
+    pub rows: Vec<StateRow>,
+    /// How many rows match in all.
+    pub total: u64,
+}
+
+impl StatePage {
+    /// A page.
+    pub fn new(rows: Vec<StateRow>, total: u64) -> Self {
+        StatePage { rows, total }
+    }
+}
+
+/// A store of events, state rows and idempotency records.
+///
+/// Every write goes through [`Backend::commit`], which is atomic: a stream whose expected version
+/// does not match, or an idempotency record whose (tenant, command id) exists, fails the whole batch
+/// and nothing is written.
+pub trait Backend: Send + Sync + Debug + 'static {
+    /// A short name (`memory`, `postgres`).
+    fn name(&self) -> &'static str;
+
+    /// Writes events, state rows and idempotency records of one or more streams atomically,
+    /// assigning global positions.
+    fn commit(&self, batch: CommitBatch) -> BoxFuture<'_, Result<CommitReceipt, StoreError>>;
+
+    /// The current state row of a stream, if it exists.
+    fn load_state<'a>(
+        &'a self,
+        key: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<StoredState>, StoreError>>;
+
+    /// A stream's events in version order.
+    fn read_stream<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        range: StreamRange,
+    ) -> BoxFuture<'a, Result<Vec<EventEnvelope>, StoreError>>;
+
+    /// The global log after a position, in order, at most `limit` events.
+    fn read_all(
+        &self,
+        after_position: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<EventEnvelope>, StoreError>>;
+
+    /// The state rows matching a query, one page, with the total count.
+    fn find<'a>(&'a self, query: &'a StateQuery) -> BoxFuture<'a, Result<StatePage, StoreError>>;
+
+    /// The idempotency record of a caller-supplied command id.
+    fn idempotency<'a>(
+        &'a self,
+        tenant: &'a str,
+        command_id: Uuid,
+    ) -> BoxFuture<'a, Result<Option<IdempotencyRecord>, StoreError>>;
+
+    /// Deletes idempotency records recorded before `before`; returns how many.
+    fn purge_idempotency(&self, before: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>>;
+}

@@ -1,0 +1,128 @@
+//! Who runs a command, for which tenant, and when: the context every command carries.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The circumstances of a command: actor, tenant, correlation and business time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Context {
+    /// The acting user, if known.
+    pub user: Option<String>,
+    /// The tenant (realm); empty in single-tenant domains.
+    pub tenant: String,
+    /// Ties together every command and event of one business operation.
+    pub correlation_id: Uuid,
+    /// The command or event that caused this one, if any.
+    pub causation_id: Option<Uuid>,
+    /// Business time: when the caller says the thing happened.
+    pub time: DateTime<Utc>,
+    /// Free-form headers (request id, client, ...), stored with every event.
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Context::new()
+    }
+}
+
+impl Context {
+    /// An anonymous, single-tenant context with a fresh correlation id, at the current time.
+    pub fn new() -> Self {
+        Context {
+            user: None,
+            tenant: String::new(),
+            correlation_id: Uuid::now_v7(),
+            causation_id: None,
+            time: Utc::now(),
+            headers: BTreeMap::new(),
+        }
+    }
+
+    /// Sets the acting user.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// Sets the tenant.
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = tenant.into();
+        self
+    }
+
+    /// Sets the correlation id.
+    pub fn correlation_id(mut self, id: Uuid) -> Self {
+        self.correlation_id = id;
+        self
+    }
+
+    /// Sets the causation id.
+    pub fn causation_id(mut self, id: Uuid) -> Self {
+        self.causation_id = Some(id);
+        self
+    }
+
+    /// Sets the business time.
+    pub fn time(mut self, time: DateTime<Utc>) -> Self {
+        self.time = time;
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.insert(name.into(), value.into());
+        self
+    }
+}
+
+/// The source of `recorded_at` timestamps; injectable so tests can travel in time.
+pub trait Clock: Send + Sync + Debug + 'static {
+    /// The current instant.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that only moves when told to, for tests.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    /// A clock standing at `start`.
+    pub fn new(start: DateTime<Utc>) -> Self {
+        ManualClock(Arc::new(Mutex::new(start)))
+    }
+
+    /// Moves the clock to `to`.
+    pub fn set(&self, to: DateTime<Utc>) {
+        *self.0.lock() = to;
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = self.0.lock();
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock()
+    }
+}

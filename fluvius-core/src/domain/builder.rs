@@ -1,0 +1,172 @@
+//! Assembling a domain: aggregates, backend, clock, tenancy and retry policy.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::aggregate::Aggregate;
+use crate::backend::Backend;
+use crate::context::{Clock, SystemClock};
+use crate::error::Error;
+use crate::filter::FieldIndex;
+
+use super::cache::StreamCache;
+use super::{ActionEntry, AggregateEntry, Domain, DomainInner, ResourceEntry};
+
+/// Configures a [`Domain`]. Made by [`Domain::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct DomainBuilder {
+    namespace: String,
+    aggregates: Vec<(AggregateEntry, crate::aggregate::AggregateDescriptor)>,
+    backend: Option<Arc<dyn Backend>>,
+    clock: Arc<dyn Clock>,
+    multi_tenant: bool,
+    max_retries: u32,
+    cache_capacity: usize,
+}
+
+impl DomainBuilder {
+    pub(crate) fn new(namespace: String) -> Self {
+        DomainBuilder {
+            namespace,
+            aggregates: Vec::new(),
+            backend: None,
+            clock: Arc::new(SystemClock),
+            multi_tenant: false,
+            max_retries: 10,
+            cache_capacity: 100_000,
+        }
+    }
+
+    /// Adds an aggregate (a type with an `#[aggregate]` impl).
+    pub fn aggregate<A: Aggregate>(mut self, aggregate: A) -> Self {
+        let descriptor = A::descriptor();
+        let entry = AggregateEntry {
+            name: descriptor.name,
+            handler: Box::new(aggregate),
+        };
+        self.aggregates.push((entry, descriptor));
+        self
+    }
+
+    /// Stores events and state in this backend.
+    pub fn backend<B: Backend>(self, backend: B) -> Self {
+        self.shared_backend(Arc::new(backend))
+    }
+
+    /// Stores events and state in a backend shared with other domains or processes.
+    pub fn shared_backend(mut self, backend: Arc<dyn Backend>) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Takes `recorded_at` timestamps from this clock (default: the system clock).
+    pub fn clock<C: Clock>(mut self, clock: C) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Requires every command and read to name a tenant.
+    pub fn multi_tenant(mut self, multi_tenant: bool) -> Self {
+        self.multi_tenant = multi_tenant;
+        self
+    }
+
+    /// How many times a command is re-run against fresh state after a version conflict
+    /// (default 10).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// How many streams' current state the domain keeps in memory (default 100,000).
+    pub fn cache_capacity(mut self, streams: usize) -> Self {
+        self.cache_capacity = streams;
+        self
+    }
+
+    /// Builds the domain on the configured backend, or on `default` when none was configured.
+    pub fn build_or_else(
+        mut self,
+        default: impl FnOnce() -> Arc<dyn Backend>,
+    ) -> Result<Domain, Error> {
+        let backend = self.backend.take().unwrap_or_else(default);
+        self.assemble(backend)
+    }
+
+    /// Builds the domain on the configured backend; an error if none was configured.
+    pub fn finish(mut self) -> Result<Domain, Error> {
+        let backend = self.backend.take().ok_or_else(|| {
+            Error::Config(
+                "no backend configured: call `.backend(..)` or enable the `memory` feature of `fluvius`"
+                    .into(),
+            )
+        })?;
+        self.assemble(backend)
+    }
+
+    fn assemble(self, backend: Arc<dyn Backend>) -> Result<Domain, Error> {
+        if self.namespace.is_empty() {
+            return Err(Error::Config("the namespace is empty".into()));
+        }
+        if self.aggregates.is_empty() {
+            return Err(Error::Config(format!(
+                "domain `{}` has no aggregate: add one with `.aggregate(..)`",
+                self.namespace
+            )));
+        }
+        let mut resources = HashMap::new();
+        let mut actions = HashMap::new();
+        let mut aggregates = Vec::new();
+        for (index, (entry, descriptor)) in self.aggregates.into_iter().enumerate() {
+            for resource in descriptor.resources {
+                let schema = (resource.schema)();
+                let fields = FieldIndex::from_schema(&schema);
+                let name = resource.name;
+                let previous = resources.insert(
+                    name,
+                    ResourceEntry {
+                        descriptor: resource,
+                        fields,
+                        schema,
+                    },
+                );
+                if previous.is_some() {
+                    return Err(Error::Config(format!(
+                        "resource `{name}` is declared by two aggregates"
+                    )));
+                }
+            }
+            for (action_index, action) in descriptor.actions.into_iter().enumerate() {
+                let key = action.key;
+                let previous = actions.insert(
+                    key,
+                    ActionEntry {
+                        aggregate: index,
+                        index: action_index,
+                        descriptor: action,
+                    },
+                );
+                if previous.is_some() {
+                    return Err(Error::Config(format!(
+                        "command key `{key}` is declared by two aggregates"
+                    )));
+                }
+            }
+            aggregates.push(entry);
+        }
+        Ok(Domain {
+            inner: Arc::new(DomainInner {
+                namespace: self.namespace,
+                multi_tenant: self.multi_tenant,
+                backend,
+                clock: self.clock,
+                aggregates,
+                resources,
+                actions,
+                cache: StreamCache::new(self.cache_capacity),
+                max_retries: self.max_retries,
+            }),
+        })
+    }
+}

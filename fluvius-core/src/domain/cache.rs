@@ -1,0 +1,78 @@
+//! Per-stream serialisation inside the process: a keyed lock guarding a cached (version, state).
+//!
+//! Commands on one stream queue behind its lock, so in one process they never conflict with each
+//! other; the backend's expected-version check still guards against other processes.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+use crate::backend::StreamKey;
+use crate::state::AnyState;
+
+const SHARDS: usize = 64;
+
+/// What the domain knows of a stream's head.
+#[derive(Debug, Clone)]
+pub(crate) struct CachedStream {
+    pub(crate) version: u64,
+    pub(crate) state: Arc<dyn AnyState>,
+    pub(crate) deleted: bool,
+    pub(crate) created_at: Option<DateTime<Utc>>,
+    pub(crate) updated_at: Option<DateTime<Utc>>,
+}
+
+pub(crate) type StreamSlot = Arc<tokio::sync::Mutex<Option<CachedStream>>>;
+type Shard<K, V> = Mutex<HashMap<K, V>>;
+
+#[derive(Debug)]
+pub(crate) struct StreamCache {
+    hasher: RandomState,
+    streams: Box<[Shard<StreamKey, StreamSlot>]>,
+    commands: Box<[Shard<(String, Uuid), Arc<tokio::sync::Mutex<()>>>]>,
+    per_shard: usize,
+}
+
+impl StreamCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        StreamCache {
+            hasher: RandomState::new(),
+            streams: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            commands: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
+        }
+    }
+
+    fn shard_of<K: Hash>(&self, key: &K) -> usize {
+        let mut h = self.hasher.build_hasher();
+        key.hash(&mut h);
+        (h.finish() as usize) % SHARDS
+    }
+
+    /// The lock of a stream, with whatever is cached for it.
+    pub(crate) fn slot(&self, key: &StreamKey) -> StreamSlot {
+        let mut shard = self.streams[self.shard_of(key)].lock();
+        if let Some(slot) = shard.get(key) {
+            return slot.clone();
+        }
+        if shard.len() >= self.per_shard {
+            // Streams nobody is working on can be dropped: the store still has them.
+            shard.retain(|_, slot| Arc::strong_count(slot) > 1);
+        }
+        let slot = StreamSlot::default();
+        shard.insert(key.clone(), slot.clone());
+        slot
+    }
+
+    /// A lock that makes concurrent commands with the same caller-supplied id wait for each other.
+    pub(crate) fn command_lock(&self, tenant: &str, id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+        let key = (tenant.to_owned(), id);
+        let mut shard = self.commands[self.shard_of(&key)].lock();
+        shard.retain(|_, lock| Arc::strong_count(lock) > 1);
+        shard.entry(key).or_default().clone()
+    }
+}

@@ -1,0 +1,182 @@
+//! The one error type every public call of the framework returns, and the rule error actions raise.
+
+use uuid::Uuid;
+
+use crate::filter::FilterError;
+
+/// Everything that can go wrong when a command is processed or state is read.
+///
+/// Each variant is a sentence a caller can act on. A command that fails with any of them has
+/// written nothing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The payload does not match the action's parameters.
+    #[error("invalid payload for `{command}`: {message}")]
+    Validation {
+        /// The command key the payload was meant for.
+        command: String,
+        /// The offending field, when one can be named.
+        field: Option<String>,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The action refused the command: a business rule is broken.
+    #[error("rule broken: {0}")]
+    Rule(#[from] DomainError),
+    /// No command with this key exists in the domain.
+    #[error("unknown command `{0}`")]
+    UnknownCommand(String),
+    /// No resource with this name exists in the domain.
+    #[error("unknown resource `{0}`")]
+    UnknownResource(String),
+    /// The action exists but may not be applied to this kind of resource.
+    #[error("command `{command}` may not be applied to resource `{resource}` (allowed: {allowed})")]
+    ForbiddenResource {
+        /// The command key.
+        command: String,
+        /// The resource the command targeted.
+        resource: String,
+        /// The resources the action accepts, comma separated.
+        allowed: String,
+    },
+    /// The aggregate root does not exist (or was deleted).
+    #[error("{resource} `{id}` not found")]
+    NotFound {
+        /// The resource kind.
+        resource: String,
+        /// The identifier.
+        id: String,
+    },
+    /// A creation command targeted a root that already exists.
+    #[error("{resource} `{id}` already exists")]
+    AlreadyExists {
+        /// The resource kind.
+        resource: String,
+        /// The identifier.
+        id: String,
+    },
+    /// The stream moved on since the command read it.
+    #[error("version conflict on {resource} `{id}`: expected version {expected}, found {actual}")]
+    VersionConflict {
+        /// The resource kind.
+        resource: String,
+        /// The identifier.
+        id: String,
+        /// The version the command expected.
+        expected: u64,
+        /// The version the store holds.
+        actual: u64,
+    },
+    /// The command id was already used for a different command.
+    #[error("command id {command_id} was already used for a different command")]
+    DuplicateCommand {
+        /// The caller-supplied command id.
+        command_id: Uuid,
+    },
+    /// A query's filter, sort or pagination is malformed.
+    #[error("invalid query: {0}")]
+    InvalidQuery(#[from] FilterError),
+    /// A time-travel target does not exist.
+    #[error("invalid version {requested} for {resource} `{id}`: the stream has versions 1 to {head}")]
+    InvalidVersion {
+        /// The resource kind.
+        resource: String,
+        /// The identifier.
+        id: String,
+        /// The version asked for.
+        requested: u64,
+        /// The stream's head version.
+        head: u64,
+    },
+    /// State was read as a different Rust type than the resource's state type.
+    #[error("resource `{resource}` holds `{actual}`, not `{requested}`")]
+    WrongStateType {
+        /// The resource kind.
+        resource: String,
+        /// The type the caller asked for.
+        requested: &'static str,
+        /// The resource's state type.
+        actual: &'static str,
+    },
+    /// The domain is multi-tenant and the context names no tenant.
+    #[error("domain `{0}` is multi-tenant: the context must name a tenant")]
+    MissingTenant(String),
+    /// A stored event or state could not be decoded.
+    #[error("cannot decode {what}: {message}")]
+    Decode {
+        /// What was being decoded.
+        what: String,
+        /// The decoder's message.
+        message: String,
+    },
+    /// The domain was configured inconsistently.
+    #[error("invalid domain configuration: {0}")]
+    Config(String),
+    /// The backend failed.
+    #[error("store failure: {0}")]
+    Store(String),
+}
+
+impl Error {
+    /// Whether the error is a [`Error::VersionConflict`].
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::VersionConflict { .. })
+    }
+
+    /// Whether the error is a [`Error::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+
+    pub(crate) fn not_found(resource: &str, id: &str) -> Self {
+        Error::NotFound {
+            resource: resource.to_owned(),
+            id: id.to_owned(),
+        }
+    }
+}
+
+/// A broken business rule, returned by an action to refuse a command.
+///
+/// ```
+/// use fluvius_core::DomainError;
+/// let err = DomainError::new("insufficient funds").with_code("insufficient-funds");
+/// assert_eq!(err.to_string(), "insufficient funds");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[error("{message}")]
+pub struct DomainError {
+    /// A stable machine-readable code, when the action gives one.
+    pub code: Option<String>,
+    /// The sentence shown to the caller.
+    pub message: String,
+}
+
+impl DomainError {
+    /// A rule error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        DomainError {
+            code: None,
+            message: message.into(),
+        }
+    }
+
+    /// Attaches a stable code callers can match on.
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+}
+
+impl From<&str> for DomainError {
+    fn from(message: &str) -> Self {
+        DomainError::new(message)
+    }
+}
+
+impl From<String> for DomainError {
+    fn from(message: String) -> Self {
+        DomainError::new(message)
+    }
+}

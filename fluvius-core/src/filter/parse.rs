@@ -1,0 +1,176 @@
+//! Turns the JSON filter DSL (`{"balance.gt": 5, ".or": [...]}`) into a [`Filter`] tree.
+
+use serde_json::Value;
+
+use super::error::{FilterError, json_type};
+use super::fields::FieldIndex;
+use super::op::Op;
+use super::tree::{Condition, Filter};
+use super::validate::validate;
+
+/// Deepest nesting of `.and` / `.or` / `!and` / `!or` that [`Filter::parse`] accepts.
+pub const MAX_DEPTH: usize = 32;
+
+impl Filter {
+    /// Parses a filter object, checking every field, operator and value
+    /// against the fields of the state type.
+    ///
+    /// Each key of the object is one condition and all of them must hold:
+    /// `field` (same as `field.eq`), `field.op`, `field!op` (the exact
+    /// negation of `field.op`), or a composition `.and`, `.or`, `!and`, `!or`
+    /// whose value is a filter object or an array of filter objects (given one
+    /// object, `.or` takes each of its keys as an alternative). An empty
+    /// object is [`Filter::All`]; `.and: []` matches everything, `.or: []`
+    /// nothing. Nesting deeper than [`MAX_DEPTH`] is refused.
+    pub fn parse(input: &Value, fields: &FieldIndex) -> Result<Filter, FilterError> {
+        Parser { fields }.object(input, "the filter", 0)
+    }
+}
+
+/// How a key splits around its last `.` or `!`.
+struct Split<'a> {
+    prefix: &'a str,
+    negated: bool,
+    suffix: &'a str,
+}
+
+/// Splits a key at its last `.` or `!`; `None` when it has neither.
+fn split(key: &str) -> Option<Split<'_>> {
+    let at = key.rfind(['.', '!'])?;
+    let (prefix, rest) = key.split_at(at);
+    Some(Split {
+        prefix,
+        negated: rest.starts_with('!'),
+        suffix: rest.get(1..).unwrap_or_default(),
+    })
+}
+
+/// Parses filters against one set of fields.
+struct Parser<'a> {
+    fields: &'a FieldIndex,
+}
+
+impl Parser<'_> {
+    /// Parses a filter object: its keys joined by `and`.
+    fn object(&self, input: &Value, location: &str, depth: usize) -> Result<Filter, FilterError> {
+        let Value::Object(map) = input else {
+            return Err(FilterError::NotAnObject {
+                location: location.to_owned(),
+                found: json_type(input),
+            });
+        };
+        let mut parts = map
+            .iter()
+            .map(|(key, value)| self.entry(key, value, depth))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(match parts.len() {
+            0 => Filter::All,
+            1 => parts.pop().unwrap_or(Filter::All),
+            _ => Filter::And(parts),
+        })
+    }
+
+    /// Parses one `key: value` entry of a filter object.
+    fn entry(&self, key: &str, value: &Value, depth: usize) -> Result<Filter, FilterError> {
+        let Some(split) = split(key) else {
+            return self.condition(key, key, Op::Eq, false, value);
+        };
+        if split.prefix.is_empty() && matches!(split.suffix, "and" | "or") {
+            return self.compose(key, split.suffix == "or", split.negated, value, depth);
+        }
+        let op = Op::parse(split.suffix);
+        if let Some(op) = op
+            && self.fields.contains(split.prefix)
+        {
+            return self.condition(key, split.prefix, op, split.negated, value);
+        }
+        if self.fields.contains(key) {
+            return self.condition(key, key, Op::Eq, false, value);
+        }
+        if op.is_none() && self.fields.contains(split.prefix) {
+            return Err(FilterError::UnknownOperator {
+                op: split.suffix.to_owned(),
+                key: key.to_owned(),
+            });
+        }
+        Err(FilterError::UnknownField {
+            field: split.prefix.to_owned(),
+            key: key.to_owned(),
+        })
+    }
+
+    /// Parses the value of `.and`, `.or`, `!and` or `!or`.
+    ///
+    /// An array holds one filter object per member. A single object is one
+    /// filter for `and`; for `or` each of its keys is one alternative.
+    fn compose(
+        &self,
+        key: &str,
+        or: bool,
+        negated: bool,
+        value: &Value,
+        depth: usize,
+    ) -> Result<Filter, FilterError> {
+        if depth >= MAX_DEPTH {
+            return Err(FilterError::TooDeep { limit: MAX_DEPTH });
+        }
+        let members = match value {
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| self.object(item, &format!("`{key}`[{i}]"), depth + 1))
+                .collect::<Result<Vec<_>, _>>()?,
+            Value::Object(map) if or => map
+                .iter()
+                .map(|(key, value)| self.entry(key, value, depth + 1))
+                .collect::<Result<Vec<_>, _>>()?,
+            Value::Object(_) => vec![self.object(value, key, depth + 1)?],
+            other => {
+                return Err(FilterError::BadComposition {
+                    key: key.to_owned(),
+                    found: json_type(other),
+                });
+            }
+        };
+        let node = if or {
+            Filter::Or(members)
+        } else {
+            Filter::And(members)
+        };
+        Ok(if negated {
+            Filter::Not(Box::new(node))
+        } else {
+            node
+        })
+    }
+
+    /// Builds one comparison, validating the field, the operator and the value.
+    fn condition(
+        &self,
+        key: &str,
+        field: &str,
+        op: Op,
+        negated: bool,
+        value: &Value,
+    ) -> Result<Filter, FilterError> {
+        let Some((field, path, kind)) = self.fields.lookup(field) else {
+            return Err(FilterError::UnknownField {
+                field: field.to_owned(),
+                key: key.to_owned(),
+            });
+        };
+        let value = validate(&field, kind, op, value.clone())?;
+        let condition = Filter::Cmp(Condition {
+            field,
+            path,
+            kind,
+            op,
+            value,
+        });
+        Ok(if negated {
+            Filter::Not(Box::new(condition))
+        } else {
+            condition
+        })
+    }
+}

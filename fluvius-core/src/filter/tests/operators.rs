@@ -1,0 +1,190 @@
+//! Tests of each operator, including that no comparison matches null or absent fields.
+
+use serde_json::{Value, json};
+
+use super::{absent, full, hits, nulls, parse};
+use crate::filter::{Condition, FieldKind, Filter, Op};
+
+/// One filter per comparison operator, each true on [`full`].
+fn comparisons() -> Vec<Value> {
+    vec![
+        json!({ "balance.eq": 100 }),
+        json!({ "balance": 100 }),
+        json!({ "balance.ne": 5 }),
+        json!({ "balance.lt": 101 }),
+        json!({ "balance.lte": 100 }),
+        json!({ "balance.gt": 99 }),
+        json!({ "balance.gte": 100 }),
+        json!({ "balance.in": [1, 100] }),
+        json!({ "balance.between": [100, 200] }),
+        json!({ "owner.has": "love" }),
+        json!({ "tags.has": "vip" }),
+        json!({ "closed_at.lt": "2030-01-01T00:00:00Z" }),
+        json!({ "nickname.ne": "x" }),
+        json!({ "active.ne": false }),
+        json!({ "address.city.ne": "Paris" }),
+        json!({ "labels.ne": {} }),
+        json!({ "extra.ne": "3" }),
+    ]
+}
+
+#[test]
+fn every_comparison_matches_the_full_document() {
+    for filter in comparisons() {
+        assert!(hits(filter.clone(), &full()), "{filter}");
+    }
+}
+
+#[test]
+fn no_comparison_matches_null_fields() {
+    for filter in comparisons() {
+        assert!(!hits(filter.clone(), &nulls()), "{filter}");
+    }
+}
+
+#[test]
+fn no_comparison_matches_absent_fields() {
+    for filter in comparisons() {
+        assert!(!hits(filter.clone(), &absent()), "{filter}");
+    }
+}
+
+#[test]
+fn ne_does_not_match_null_but_not_eq_does() {
+    let doc = json!({ "balance": null });
+    assert!(!hits(json!({ "balance.ne": 5 }), &doc));
+    assert!(hits(json!({ "balance!eq": 5 }), &doc));
+    assert!(hits(json!({ "balance!eq": 5 }), &absent()));
+    assert!(!hits(json!({ "balance.ne": 100 }), &full()));
+}
+
+#[test]
+fn null_operator_tests_presence() {
+    for field in [
+        "nickname",
+        "closed_at",
+        "address.zip",
+        "address",
+        "tags",
+        "extra",
+    ] {
+        assert!(
+            hits(json!({ format!("{field}.null"): true }), &nulls()),
+            "{field}"
+        );
+        assert!(
+            hits(json!({ format!("{field}.null"): true }), &absent()),
+            "{field}"
+        );
+        assert!(
+            !hits(json!({ format!("{field}.null"): false }), &nulls()),
+            "{field}"
+        );
+        assert!(
+            !hits(json!({ format!("{field}.null"): false }), &absent()),
+            "{field}"
+        );
+        assert!(
+            hits(json!({ format!("{field}.null"): false }), &full()),
+            "{field}"
+        );
+        assert!(
+            !hits(json!({ format!("{field}.null"): true }), &full()),
+            "{field}"
+        );
+    }
+    assert!(
+        hits(json!({ "billing.zip.null": true }), &full()),
+        "explicit null inside an object"
+    );
+}
+
+#[test]
+fn in_matches_any_element_and_empty_in_matches_nothing() {
+    let doc = full();
+    assert!(hits(json!({ "owner.in": ["Bob", "Ada Lovelace"] }), &doc));
+    assert!(!hits(json!({ "owner.in": ["Bob"] }), &doc));
+    assert!(!hits(json!({ "owner.in": [] }), &doc));
+    assert!(hits(json!({ "status.in": ["open", "frozen"] }), &doc));
+}
+
+#[test]
+fn has_is_a_case_insensitive_literal_substring_on_strings() {
+    let doc = json!({ "owner": "Ada Lovelace (50%_off)" });
+    assert!(hits(json!({ "owner.has": "LOVE" }), &doc));
+    assert!(hits(json!({ "owner.has": "" }), &doc));
+    assert!(hits(json!({ "owner.has": "50%_" }), &doc));
+    assert!(!hits(json!({ "owner.has": "%off" }), &doc), "no wildcards");
+    assert!(!hits(json!({ "owner.has": "a.a" }), &doc), "no patterns");
+    assert!(hits(json!({ "owner.has": "ADA L" }), &doc));
+}
+
+#[test]
+fn has_on_arrays_is_membership_with_eq_equality() {
+    let doc = full();
+    assert!(hits(json!({ "tags.has": "gold" }), &doc));
+    assert!(hits(json!({ "tags.has": 7.0 }), &doc));
+    assert!(
+        !hits(json!({ "tags.has": "GOLD" }), &doc),
+        "elements compare exactly"
+    );
+    assert!(
+        !hits(json!({ "tags.has": "go" }), &doc),
+        "no substring on elements"
+    );
+    assert!(hits(
+        json!({ "tags.has": ["x"] }),
+        &json!({ "tags": [["x"]] })
+    ));
+}
+
+#[test]
+fn between_is_inclusive_on_both_ends() {
+    let doc = json!({ "balance": 10 });
+    assert!(hits(json!({ "balance.between": [10, 20] }), &doc));
+    assert!(hits(json!({ "balance.between": [0, 10] }), &doc));
+    assert!(!hits(json!({ "balance.between": [11, 20] }), &doc));
+    assert!(
+        !hits(json!({ "balance.between": [20, 0] }), &doc),
+        "reversed bounds match nothing"
+    );
+}
+
+#[test]
+fn ordering_operators_are_strict_or_inclusive() {
+    let doc = json!({ "rate": 1.5 });
+    assert!(!hits(json!({ "rate.lt": 1.5 }), &doc));
+    assert!(hits(json!({ "rate.lte": 1.5 }), &doc));
+    assert!(!hits(json!({ "rate.gt": 1.5 }), &doc));
+    assert!(hits(json!({ "rate.gte": 1.5 }), &doc));
+}
+
+#[test]
+fn conditions_carry_path_kind_operator_and_value() {
+    let expected = Filter::Cmp(Condition {
+        field: "address.geo.lat".to_owned(),
+        path: vec!["address".to_owned(), "geo".to_owned(), "lat".to_owned()],
+        kind: FieldKind::Number,
+        op: Op::Gte,
+        value: json!(50),
+    });
+    assert_eq!(parse(json!({ "address.geo.lat.gte": 50 })), expected);
+}
+
+#[test]
+fn integral_floats_for_integer_fields_are_normalised() {
+    let Filter::Cmp(condition) = parse(json!({ "balance.in": [1.0, 2] })) else {
+        panic!("expected a comparison");
+    };
+    assert_eq!(condition.value, json!([1, 2]));
+    assert!(condition.value[0].is_i64());
+}
+
+#[test]
+fn operators_round_trip_through_their_names() {
+    for op in Op::ALL {
+        assert_eq!(Op::parse(op.as_str()), Some(op));
+        assert_eq!(op.to_string(), op.as_str());
+    }
+    assert_eq!(Op::parse("GT"), None);
+}

@@ -1,0 +1,41 @@
+//! The core of Fluvius: the domain model, the command pipeline, the backend contract, the filter
+//! DSL and the test kit.
+//!
+//! Users depend on the `fluvius` facade crate, which re-exports everything here together with the
+//! `#[aggregate]` macro and the backends. Backends depend on this crate and implement
+//! [`Backend`].
+
+pub mod aggregate;
+pub mod backend;
+pub mod command;
+pub mod context;
+mod domain;
+pub mod error;
+pub mod event;
+pub mod filter;
+mod response;
+pub mod state;
+mod statemgr;
+pub mod testkit;
+
+pub use aggregate::{
+    ActionCall, ActionDescriptor, ActionOutcome, Aggregate, AggregateDescriptor,
+    ResourceDescriptor,
+};
+pub use backend::{
+    Backend, BoxFuture, CommitBatch, CommitReceipt, ExpectedVersion, IdempotencyRecord, StateDoc,
+    StatePage, StateQuery, StateRow, StateWrite, StoreError, StoredState, StreamKey, StreamRange,
+    StreamWrite,
+};
+pub use command::{AggRoot, Command, CommandPayload, IntoTarget, NewRoot, Payload};
+pub use context::{Clock, Context, ManualClock, SystemClock};
+pub use domain::{Domain, DomainBuilder};
+pub use error::{DomainError, Error};
+pub use event::{EventEnvelope, EventMetadata, RawEvent};
+pub use response::Response;
+pub use state::{AnyState, Apply, State};
+pub use statemgr::{At, Found, Query, Record, StateManager};
+
+/// What `#[aggregate]` expands to refers to; not a public API.
+#[doc(hidden)]
+pub mod __private;

@@ -1,0 +1,342 @@
+//! The read side: current state, queries with the filter DSL, time travel and the audit trail.
+
+use std::any::TypeId;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::backend::{StateDoc, StateQuery, StreamRange};
+use crate::context::Context;
+use crate::domain::{Domain, ResourceEntry};
+use crate::error::Error;
+use crate::event::EventEnvelope;
+use crate::filter::{Filter, Page, PageInfo, parse_sort};
+use crate::state::{AnyState, State};
+
+/// A point in a stream's past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    /// The state right after this version (1 = after the first event).
+    Version(u64),
+    /// The state after the last event recorded at or before this instant.
+    Time(DateTime<Utc>),
+}
+
+/// A query over one resource kind: a filter in the JSON DSL, sort keys and a page.
+///
+/// ```
+/// use fluvius_core::Query;
+/// use serde_json::json;
+/// let query = Query::new()
+///     .filter(json!({"balance.gte": 100, "customer_id!eq": "c-1"}))
+///     .sort(["balance.desc"])
+///     .limit(20);
+/// # let _ = query;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Query {
+    filter: Value,
+    sort: Vec<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+impl Query {
+    /// Everything, first page.
+    pub fn new() -> Self {
+        Query::default()
+    }
+
+    /// Sets the filter (a JSON object in the filter DSL).
+    pub fn filter(mut self, filter: Value) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Sets the sort keys: `field`, `field.asc` or `field.desc`.
+    pub fn sort<I, S>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.sort = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the page size (default 50, at most 1000).
+    pub fn limit(mut self, limit: i64) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Sets how many matches to skip.
+    pub fn offset(mut self, offset: i64) -> Self {
+        self.offset = Some(offset);
+        self
+    }
+}
+
+/// A root's state with its bookkeeping.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Record<T> {
+    /// The root's identifier.
+    pub id: String,
+    /// The stream's head version.
+    pub version: u64,
+    /// Whether the root is soft-deleted.
+    pub deleted: bool,
+    /// When the first event was recorded.
+    pub created_at: DateTime<Utc>,
+    /// When the last event was recorded.
+    pub updated_at: DateTime<Utc>,
+    /// Who caused the last change.
+    pub updated_by: Option<String>,
+    /// The state.
+    pub state: T,
+}
+
+/// One page of query results.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Found<T> {
+    /// The matching roots on this page.
+    pub items: Vec<Record<T>>,
+    /// Totals and page numbers.
+    pub page: PageInfo,
+}
+
+/// Reads state for one context (its tenant). Made by [`Domain::statemgr`].
+#[derive(Debug, Clone)]
+pub struct StateManager {
+    domain: Domain,
+    context: Context,
+    include_deleted: bool,
+}
+
+impl StateManager {
+    pub(crate) fn new(domain: Domain, context: Context) -> Self {
+        StateManager {
+            domain,
+            context,
+            include_deleted: false,
+        }
+    }
+
+    /// Also returns soft-deleted roots.
+    pub fn with_deleted(mut self) -> Self {
+        self.include_deleted = true;
+        self
+    }
+
+    fn resource<T: 'static>(&self, name: &str) -> Result<&ResourceEntry, Error> {
+        self.domain.inner.check_tenant(&self.context)?;
+        let entry = self.domain.inner.resource(name)?;
+        if TypeId::of::<T>() != TypeId::of::<Value>()
+            && TypeId::of::<T>() != (entry.descriptor.state_type)()
+        {
+            return Err(Error::WrongStateType {
+                resource: name.to_owned(),
+                requested: std::any::type_name::<T>(),
+                actual: entry.descriptor.state_type_name,
+            });
+        }
+        Ok(entry)
+    }
+
+    /// The current state of a root.
+    pub async fn fetch<T: State>(&self, resource: &str, id: impl ToString) -> Result<T, Error> {
+        Ok(self.fetch_record::<T>(resource, id).await?.state)
+    }
+
+    /// The current state of a root as JSON.
+    pub async fn fetch_json(&self, resource: &str, id: impl ToString) -> Result<Value, Error> {
+        Ok(self.fetch_record::<Value>(resource, id).await?.state)
+    }
+
+    /// The current state of a root with its version and timestamps. `T` is the state type or
+    /// `serde_json::Value`.
+    pub async fn fetch_record<T: 'static + Clone + serde::de::DeserializeOwned>(
+        &self,
+        resource: &str,
+        id: impl ToString,
+    ) -> Result<Record<T>, Error> {
+        let id = id.to_string();
+        let entry = self.resource::<T>(resource)?;
+        let inner = &self.domain.inner;
+        let key = inner.stream_key(&self.context.tenant, resource, &id);
+        let head = inner.load(&key, &entry.descriptor).await?;
+        if head.version == 0 || (head.deleted && !self.include_deleted) {
+            return Err(Error::not_found(resource, &id));
+        }
+        Ok(Record {
+            state: typed::<T>(&head.state, resource)?,
+            id,
+            version: head.version,
+            deleted: head.deleted,
+            created_at: head.created_at.unwrap_or_default(),
+            updated_at: head.updated_at.unwrap_or_default(),
+            updated_by: None,
+        })
+    }
+
+    /// The state of a root at a version or an instant, folded from its events.
+    pub async fn fetch_at<T: State>(
+        &self,
+        resource: &str,
+        id: impl ToString,
+        at: At,
+    ) -> Result<T, Error> {
+        let id = id.to_string();
+        let entry = self.resource::<T>(resource)?;
+        let state = self.fold_at(entry, &id, at).await?;
+        typed::<T>(&state, resource)
+    }
+
+    /// The state of a root at a version or an instant, as JSON.
+    pub async fn fetch_at_json(
+        &self,
+        resource: &str,
+        id: impl ToString,
+        at: At,
+    ) -> Result<Value, Error> {
+        let id = id.to_string();
+        let entry = self.resource::<Value>(resource)?;
+        let state = self.fold_at(entry, &id, at).await?;
+        typed::<Value>(&state, resource)
+    }
+
+    async fn fold_at(
+        &self,
+        entry: &ResourceEntry,
+        id: &str,
+        at: At,
+    ) -> Result<Arc<dyn AnyState>, Error> {
+        let inner = &self.domain.inner;
+        let resource = entry.descriptor.name;
+        let key = inner.stream_key(&self.context.tenant, resource, id);
+        let range = match at {
+            At::Version(v) => StreamRange::all().up_to(v),
+            At::Time(t) => StreamRange::all().until(t),
+        };
+        let events = if at == At::Version(0) {
+            Vec::new()
+        } else {
+            inner.backend.read_stream(&key, range).await?
+        };
+        if let At::Version(requested) = at {
+            let reached = events.last().map_or(0, |e| e.version);
+            if requested == 0 || reached < requested {
+                let head = match inner.backend.load_state(&key).await? {
+                    Some(stored) => stored.version,
+                    None => return Err(Error::not_found(resource, id)),
+                };
+                return Err(Error::InvalidVersion {
+                    resource: resource.to_owned(),
+                    id: id.to_owned(),
+                    requested,
+                    head,
+                });
+            }
+        }
+        if events.is_empty() {
+            return Err(Error::not_found(resource, id));
+        }
+        let empty = crate::domain::empty_head(&entry.descriptor);
+        Ok(crate::domain::fold_onto(&entry.descriptor, empty, &events)?.state)
+    }
+
+    /// The events of a root, oldest first, with their metadata: the audit trail.
+    pub async fn history(
+        &self,
+        resource: &str,
+        id: impl ToString,
+    ) -> Result<Vec<EventEnvelope>, Error> {
+        let id = id.to_string();
+        self.resource::<Value>(resource)?;
+        let key = self
+            .domain
+            .inner
+            .stream_key(&self.context.tenant, resource, &id);
+        let events = self
+            .domain
+            .inner
+            .backend
+            .read_stream(&key, StreamRange::all())
+            .await?;
+        if events.is_empty() {
+            return Err(Error::not_found(resource, &id));
+        }
+        Ok(events)
+    }
+
+    /// The roots matching a query, one page. `T` is the state type or `serde_json::Value`.
+    pub async fn find<T: 'static + Clone + serde::de::DeserializeOwned>(
+        &self,
+        resource: &str,
+        query: &Query,
+    ) -> Result<Found<T>, Error> {
+        let entry = self.resource::<T>(resource)?;
+        let filter = if query.filter.is_null() {
+            Filter::All
+        } else {
+            Filter::parse(&query.filter, &entry.fields)?
+        };
+        let sort = parse_sort(&query.sort, &entry.fields)?;
+        let page = Page::new(query.limit, query.offset)?;
+        let state_query = StateQuery {
+            tenant: self.context.tenant.clone(),
+            namespace: self.domain.inner.namespace.clone(),
+            resource: resource.to_owned(),
+            filter,
+            sort,
+            page: page.clone(),
+            include_deleted: self.include_deleted,
+        };
+        let found = self.domain.inner.backend.find(&state_query).await?;
+        let mut items = Vec::with_capacity(found.rows.len());
+        for row in found.rows {
+            let stored = row.stored;
+            let state = match stored.state {
+                StateDoc::Typed(state) => typed::<T>(&state, resource)?,
+                StateDoc::Json(json) => decode::<T>(json, resource)?,
+            };
+            items.push(Record {
+                id: row.id,
+                version: stored.version,
+                deleted: stored.deleted,
+                created_at: stored.created_at,
+                updated_at: stored.updated_at,
+                updated_by: stored.updated_by,
+                state,
+            });
+        }
+        Ok(Found {
+            items,
+            page: PageInfo::new(found.total, &page),
+        })
+    }
+}
+
+fn typed<T: 'static + Clone + serde::de::DeserializeOwned>(
+    state: &Arc<dyn AnyState>,
+    resource: &str,
+) -> Result<T, Error> {
+    if let Some(state) = state.as_any().downcast_ref::<T>() {
+        return Ok(state.clone());
+    }
+    let json = state.to_json().map_err(|e| Error::Decode {
+        what: format!("state of `{resource}`"),
+        message: e.to_string(),
+    })?;
+    decode(json, resource)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(json: Value, resource: &str) -> Result<T, Error> {
+    serde_json::from_value(json).map_err(|e| Error::Decode {
+        what: format!("state of `{resource}`"),
+        message: e.to_string(),
+    })
+}
