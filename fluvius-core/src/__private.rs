@@ -10,17 +10,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::aggregate::ActionOutcome;
-use crate::error::Error;
 use crate::event::RawEvent;
-use crate::state::{AnyState, Apply, State};
+use crate::state::State;
 
 pub use crate::aggregate::{
-    ActionCall, ActionDescriptor, Aggregate, AggregateDescriptor, ResourceDescriptor,
+    ActionCall, ActionDescriptor, ActionOutcome, Aggregate, AggregateDescriptor, ResourceDescriptor,
 };
 pub use crate::backend::BoxFuture;
 pub use crate::command::CommandPayload;
 pub use crate::context::Context;
+pub use crate::error::Error;
+pub use crate::state::{AnyState, Apply};
 
 /// The JSON schema of a type.
 pub fn schema_of<T: schemars::JsonSchema>() -> Value {

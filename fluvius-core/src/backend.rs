@@ -36,7 +36,11 @@ pub struct StreamKey {
 
 impl fmt::Display for StreamKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}.{}/{}", self.tenant, self.namespace, self.resource, self.id)
+        write!(
+            f,
+            "{}/{}.{}/{}",
+            self.tenant, self.namespace, self.resource, self.id
+        )
     }
 }
 

@@ -134,16 +134,19 @@ impl Payload {
     pub fn decode<P: DeserializeOwned + Clone + 'static>(&self, command: &str) -> Result<P, Error> {
         match &self.0 {
             PayloadRepr::Json(value) => decode_payload(command, value),
-            PayloadRepr::Typed(p) => p.as_any().downcast_ref::<P>().cloned().ok_or_else(|| {
-                Error::Validation {
-                    command: command.to_owned(),
-                    field: None,
-                    message: format!(
-                        "a typed payload for `{command}` must be `{}`",
-                        std::any::type_name::<P>()
-                    ),
-                }
-            }),
+            PayloadRepr::Typed(p) => {
+                p.as_any()
+                    .downcast_ref::<P>()
+                    .cloned()
+                    .ok_or_else(|| Error::Validation {
+                        command: command.to_owned(),
+                        field: None,
+                        message: format!(
+                            "a typed payload for `{command}` must be `{}`",
+                            std::any::type_name::<P>()
+                        ),
+                    })
+            }
         }
     }
 }

@@ -78,7 +78,9 @@ pub enum Error {
     #[error("invalid query: {0}")]
     InvalidQuery(#[from] FilterError),
     /// A time-travel target does not exist.
-    #[error("invalid version {requested} for {resource} `{id}`: the stream has versions 1 to {head}")]
+    #[error(
+        "invalid version {requested} for {resource} `{id}`: the stream has versions 1 to {head}"
+    )]
     InvalidVersion {
         /// The resource kind.
         resource: String,

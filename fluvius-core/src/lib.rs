@@ -19,8 +19,7 @@ mod statemgr;
 pub mod testkit;
 
 pub use aggregate::{
-    ActionCall, ActionDescriptor, ActionOutcome, Aggregate, AggregateDescriptor,
-    ResourceDescriptor,
+    ActionCall, ActionDescriptor, ActionOutcome, Aggregate, AggregateDescriptor, ResourceDescriptor,
 };
 pub use backend::{
     Backend, BoxFuture, CommitBatch, CommitReceipt, ExpectedVersion, IdempotencyRecord, StateDoc,

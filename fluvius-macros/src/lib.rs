@@ -1,1 +1,26 @@
-//! placeholder
+//! The `#[aggregate]` and `#[action]` attribute macros of Fluvius.
+//!
+//! Use them through the `fluvius` facade crate, whose documentation describes what they accept
+//! and generate. The pipeline is: attribute parsing (`attr`), a model in domain words (`model`),
+//! cross-item checks (`check`), then code generation (`expand`). Every user mistake becomes a
+//! spanned compile error, all of them reported at once.
+
+mod attr;
+mod check;
+mod ctxt;
+mod expand;
+mod model;
+
+use proc_macro::TokenStream;
+
+/// Turns an inherent impl block into an aggregate: its `#[action]` methods become commands.
+#[proc_macro_attribute]
+pub fn aggregate(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::aggregate(args.into(), item.into()).into()
+}
+
+/// Marks a method of an `#[aggregate]` impl as an action. On its own it is an error.
+#[proc_macro_attribute]
+pub fn action(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::stray_action(args.into(), item.into()).into()
+}

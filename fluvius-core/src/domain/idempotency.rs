@@ -95,10 +95,11 @@ impl DomainInner {
         } else {
             Vec::new()
         };
-        let state = (resource.descriptor.decode_state)(record.state).map_err(|e| Error::Decode {
-            what: format!("recorded state of {}", record.root),
-            message: e.to_string(),
-        })?;
+        let state =
+            (resource.descriptor.decode_state)(record.state).map_err(|e| Error::Decode {
+                what: format!("recorded state of {}", record.root),
+                message: e.to_string(),
+            })?;
         Ok(Response {
             command_id: command.id,
             root: record.root,

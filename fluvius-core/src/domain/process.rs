@@ -64,7 +64,14 @@ impl DomainInner {
                 }
             };
             match self
-                .attempt(&command, &action, resource, &key, &current, idempotency.as_deref())
+                .attempt(
+                    &command,
+                    &action,
+                    resource,
+                    &key,
+                    &current,
+                    idempotency.as_deref(),
+                )
                 .await
             {
                 Ok((response, next)) => {
@@ -224,7 +231,10 @@ impl DomainInner {
             v => ExpectedVersion::Exact(v),
         };
         let write = StreamWrite::new(key.clone(), expected, events, state_write, records);
-        let receipt = self.backend.commit(CommitBatch::single(write.clone())).await?;
+        let receipt = self
+            .backend
+            .commit(CommitBatch::single(write.clone()))
+            .await?;
         let mut events = write.events;
         if let Some(positions) = receipt.positions.first() {
             for (event, position) in events.iter_mut().zip(positions) {

@@ -1,0 +1,174 @@
+//! Parsing the arguments of `#[aggregate(...)]` and `#[action(...)]`.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::Parser;
+use syn::{Ident, LitInt, LitStr, Path, Type};
+
+use crate::ctxt::Ctxt;
+
+mod kw {
+    pub(crate) const RESOURCES: &str = "resources";
+    pub(crate) const CRATE: &str = "crate";
+    pub(crate) const EVT_KEY: &str = "evt_key";
+    pub(crate) const KEY: &str = "key";
+    pub(crate) const NEW: &str = "new";
+    pub(crate) const DELETE: &str = "delete";
+    pub(crate) const SCHEMA_VERSION: &str = "schema_version";
+    pub(crate) const PAYLOAD: &str = "payload";
+}
+
+/// `#[aggregate(resources(name = Type, ...), crate = path)]`.
+pub(crate) struct AggregateArgs {
+    pub(crate) resources: Vec<(LitStr, Type)>,
+    pub(crate) krate: Option<Path>,
+}
+
+pub(crate) fn aggregate_args(cx: &Ctxt, args: TokenStream) -> AggregateArgs {
+    let mut resources: Option<Vec<(LitStr, Type)>> = None;
+    let mut krate = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident(kw::RESOURCES) {
+            if resources.is_some() {
+                return Err(meta.error("duplicate `resources(..)` argument"));
+            }
+            let mut list = Vec::new();
+            meta.parse_nested_meta(|inner| {
+                let Some(ident) = inner.path.get_ident() else {
+                    return Err(inner.error(
+                        "a resource is named by an identifier: write `resources(account = Account)`",
+                    ));
+                };
+                let ty: Type = inner.value()?.parse()?;
+                let name = LitStr::new(&ident.to_string(), ident.span());
+                if list.iter().any(|(n, _): &(LitStr, Type)| n.value() == name.value()) {
+                    return Err(inner.error(format!("duplicate resource `{}`", name.value())));
+                }
+                list.push((name, ty));
+                Ok(())
+            })?;
+            resources = Some(list);
+            Ok(())
+        } else if meta.path.is_ident(kw::CRATE) {
+            krate = Some(meta.value()?.parse::<Path>()?);
+            Ok(())
+        } else {
+            Err(meta.error(
+                "unknown `#[aggregate]` argument: expected `resources(name = StateType, ..)` or `crate = path`",
+            ))
+        }
+    });
+    if let Err(err) = parser.parse2(args) {
+        cx.syn_error(err);
+    }
+    let resources = match resources {
+        Some(list) if list.is_empty() => {
+            cx.syn_error(syn::Error::new(
+                Span::call_site(),
+                "`#[aggregate]` needs at least one resource: `#[aggregate(resources(account = Account))]`",
+            ));
+            list
+        }
+        Some(list) => list,
+        None => {
+            cx.syn_error(syn::Error::new(
+                Span::call_site(),
+                "`#[aggregate]` needs its resources: `#[aggregate(resources(account = Account))]`",
+            ));
+            Vec::new()
+        }
+    };
+    AggregateArgs { resources, krate }
+}
+
+/// `#[action(evt_key = "...", resources = [...], key = "...", new, delete, schema_version = N, payload = Name)]`.
+pub(crate) struct ActionArgs {
+    pub(crate) evt_key: Option<LitStr>,
+    pub(crate) resources: Option<(Span, Vec<LitStr>)>,
+    pub(crate) key: Option<LitStr>,
+    pub(crate) new: Option<Span>,
+    pub(crate) delete: Option<Span>,
+    pub(crate) schema_version: Option<LitInt>,
+    pub(crate) payload: Option<Ident>,
+}
+
+pub(crate) fn action_args(cx: &Ctxt, attr: &syn::Attribute) -> ActionArgs {
+    let mut args = ActionArgs {
+        evt_key: None,
+        resources: None,
+        key: None,
+        new: None,
+        delete: None,
+        schema_version: None,
+        payload: None,
+    };
+    if let syn::Meta::Path(_) = attr.meta {
+        cx.error_spanned_by(
+            attr,
+            "`#[action]` needs its event and resources: `#[action(evt_key = \"deposit-made\", resources = [\"account\"])]`",
+        );
+        return args;
+    }
+    let result = attr.parse_nested_meta(|meta| {
+        let duplicate = |name: &str| meta.error(format!("duplicate `{name}` argument"));
+        if meta.path.is_ident(kw::EVT_KEY) {
+            if args.evt_key.is_some() {
+                return Err(duplicate(kw::EVT_KEY));
+            }
+            args.evt_key = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident(kw::RESOURCES) {
+            if args.resources.is_some() {
+                return Err(duplicate(kw::RESOURCES));
+            }
+            let value = meta.value()?;
+            let span = value.span();
+            let content;
+            syn::bracketed!(content in value);
+            let list = content.parse_terminated(|input| input.parse::<LitStr>(), syn::Token![,])?;
+            args.resources = Some((span, list.into_iter().collect()));
+        } else if meta.path.is_ident(kw::KEY) {
+            if args.key.is_some() {
+                return Err(duplicate(kw::KEY));
+            }
+            args.key = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident(kw::NEW) {
+            if args.new.is_some() {
+                return Err(duplicate(kw::NEW));
+            }
+            args.new = Some(meta.path.span());
+        } else if meta.path.is_ident(kw::DELETE) {
+            if args.delete.is_some() {
+                return Err(duplicate(kw::DELETE));
+            }
+            args.delete = Some(meta.path.span());
+        } else if meta.path.is_ident(kw::SCHEMA_VERSION) {
+            if args.schema_version.is_some() {
+                return Err(duplicate(kw::SCHEMA_VERSION));
+            }
+            args.schema_version = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident(kw::PAYLOAD) {
+            if args.payload.is_some() {
+                return Err(duplicate(kw::PAYLOAD));
+            }
+            args.payload = Some(meta.value()?.parse()?);
+        } else {
+            return Err(meta.error(
+                "unknown `#[action]` argument: expected `evt_key`, `resources`, `key`, `new`, `delete`, `schema_version` or `payload`",
+            ));
+        }
+        Ok(())
+    });
+    if let Err(err) = result {
+        cx.syn_error(err);
+    }
+    args
+}
+
+trait PathSpan {
+    fn span(&self) -> Span;
+}
+
+impl PathSpan for Path {
+    fn span(&self) -> Span {
+        syn::spanned::Spanned::span(self)
+    }
+}

@@ -1,0 +1,205 @@
+//! Checks that need the whole aggregate: signatures, resources, keys and events across actions.
+
+use std::collections::HashMap;
+
+use syn::{FnArg, ImplItem, ItemImpl};
+
+use crate::ctxt::Ctxt;
+use crate::model::{Aggregate, Param, is_action_attr, type_key};
+
+/// Checks the impl block and each action method's signature.
+pub(crate) fn impl_block(cx: &Ctxt, item: &ItemImpl) {
+    if let Some((path, _)) = &item.trait_ {
+        cx.error_spanned_by(
+            path,
+            "`#[aggregate]` goes on an inherent impl block (`impl Banking { .. }`), not a trait impl",
+        );
+    }
+    if !item.generics.params.is_empty() {
+        cx.error_spanned_by(&item.generics, "an `#[aggregate]` impl cannot be generic");
+    }
+    let mut actions = 0;
+    for impl_item in &item.items {
+        let ImplItem::Fn(method) = impl_item else {
+            continue;
+        };
+        if !method.attrs.iter().any(is_action_attr) {
+            continue;
+        }
+        actions += 1;
+        let sig = &method.sig;
+        if sig.asyncness.is_none() {
+            cx.error_spanned_by(
+                sig.fn_token,
+                format!("action `{}` must be an `async fn`", sig.ident),
+            );
+        }
+        if !sig.generics.params.is_empty() {
+            cx.error_spanned_by(
+                &sig.generics,
+                format!("action `{}` cannot be generic", sig.ident),
+            );
+        }
+        match sig.inputs.first() {
+            Some(FnArg::Receiver(receiver))
+                if matches!(receiver.kind, syn::ReceiverKind::Reference(_, _, None)) => {}
+            Some(FnArg::Receiver(receiver)) => cx.error_spanned_by(
+                receiver,
+                format!("action `{}` must take `&self`", sig.ident),
+            ),
+            _ => cx.error_spanned_by(
+                &sig.ident,
+                format!(
+                    "action `{}` must be a method taking `&self` first",
+                    sig.ident
+                ),
+            ),
+        }
+    }
+    if actions == 0 {
+        cx.error_spanned_by(
+            &item.self_ty,
+            "this `#[aggregate]` impl has no `#[action]` method: mark at least one with `#[action(evt_key = \"...\", resources = [\"...\"])]`",
+        );
+    }
+}
+
+/// Checks resources, parameters, command keys and event keys across the aggregate.
+pub(crate) fn aggregate(cx: &Ctxt, agg: &Aggregate) {
+    let declared: Vec<String> = agg
+        .resources
+        .iter()
+        .map(|r| format!("`{}`", r.name.value()))
+        .collect();
+    let mut keys: HashMap<&str, &syn::Ident> = HashMap::new();
+    let mut payloads: HashMap<String, &syn::Ident> = HashMap::new();
+    let mut events: HashMap<String, (String, u32, &syn::Ident)> = HashMap::new();
+    for action in &agg.actions {
+        let method = &action.method;
+        if action.resources.is_empty() {
+            cx.syn_error(syn::Error::new(
+                action.resources_span,
+                format!("action `{method}` names no resource: write `resources = [\"...\"]`"),
+            ));
+        }
+        for resource in &action.resources {
+            if agg.resource(&resource.value()).is_none() {
+                cx.error_spanned_by(
+                    resource,
+                    format!(
+                        "unknown resource `{}`: this aggregate declares {}",
+                        resource.value(),
+                        declared.join(", ")
+                    ),
+                );
+            }
+        }
+        let evt_key = action.evt_key.value();
+        if evt_key.is_empty() || evt_key.chars().any(char::is_whitespace) {
+            cx.error_spanned_by(
+                &action.evt_key,
+                "`evt_key` must be a non-empty name without spaces, like `\"deposit-made\"`",
+            );
+        }
+        if action.key.is_empty() || action.key.chars().any(char::is_whitespace) {
+            cx.syn_error(syn::Error::new(
+                action.key_span,
+                "a command key must be a non-empty name without spaces, like `\"make-deposit\"`",
+            ));
+        }
+        parameters(cx, agg, action);
+        if let Some(previous) = keys.insert(&action.key, method) {
+            cx.syn_error(syn::Error::new(
+                action.key_span,
+                format!(
+                    "duplicate command key `{}`: action `{previous}` already uses it; rename one with `key = \"...\"`",
+                    action.key
+                ),
+            ));
+        }
+        if let Some(previous) = payloads.insert(action.payload.to_string(), method) {
+            cx.error_spanned_by(
+                &action.payload,
+                format!(
+                    "payload type `{}` is also generated for action `{previous}`: name one with `payload = OtherName`",
+                    action.payload
+                ),
+            );
+        }
+        let event = type_key(&action.event.ty);
+        match events.get(&evt_key) {
+            Some((ty, version, previous)) if *ty != event || *version != action.schema_version => {
+                cx.error_spanned_by(
+                    &action.evt_key,
+                    format!(
+                        "`evt_key = \"{evt_key}\"` is emitted by action `{previous}` as `{ty}` v{version}; one event key has one payload type and schema version"
+                    ),
+                );
+            }
+            Some(_) => {}
+            None => {
+                events.insert(evt_key, (event, action.schema_version, method));
+            }
+        }
+    }
+}
+
+fn parameters(cx: &Ctxt, agg: &Aggregate, action: &crate::model::Action) {
+    let method = &action.method;
+    let mut states = 0;
+    let mut contexts = 0;
+    for param in &action.params {
+        match param {
+            Param::Context => {
+                contexts += 1;
+                if contexts == 2 {
+                    cx.error_spanned_by(
+                        method,
+                        format!("action `{method}` takes `&Context` twice"),
+                    );
+                }
+            }
+            Param::State { ty } => {
+                states += 1;
+                if states == 2 {
+                    cx.error_spanned_by(ty, format!("action `{method}` takes its state twice"));
+                }
+                let known = agg
+                    .resources
+                    .iter()
+                    .any(|r| type_key(&r.state) == type_key(ty));
+                if !known {
+                    cx.error_spanned_by(
+                        ty,
+                        "a by-reference parameter is injected: it must be a resource's state type or `Context`; take payload values by value",
+                    );
+                    continue;
+                }
+                if action.creates {
+                    cx.error_spanned_by(
+                        ty,
+                        format!(
+                            "creation action `{method}` runs before the root exists: remove the state parameter"
+                        ),
+                    );
+                }
+                for name in &action.resources {
+                    if let Some(resource) = agg.resource(&name.value())
+                        && type_key(&resource.state) != type_key(ty)
+                    {
+                        let state = &resource.state;
+                        cx.error_spanned_by(
+                            ty,
+                            format!(
+                                "action `{method}` may apply to `{}`, whose state is `{}`, not the parameter's type",
+                                name.value(),
+                                quote::quote!(#state)
+                            ),
+                        );
+                    }
+                }
+            }
+            Param::Field { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Code generation: payload types, the dispatch, the resource descriptors, and fallbacks on error.
+
+mod dispatch;
+mod payload;
+mod resources;
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+
+use crate::ctxt::Ctxt;
+use crate::model::{Aggregate, is_action_attr};
+use crate::{attr, check};
+
+pub(crate) fn aggregate(args: TokenStream, input: TokenStream) -> TokenStream {
+    let mut item: syn::ItemImpl = match syn::parse2(input.clone()) {
+        Ok(item) => item,
+        Err(_) => {
+            let err = syn::Error::new(
+                Span::call_site(),
+                "`#[aggregate]` goes on an impl block: `#[aggregate(resources(account = Account))] impl Banking { .. }`",
+            )
+            .into_compile_error();
+            return quote!(#err #input);
+        }
+    };
+    let cx = Ctxt::default();
+    let args = attr::aggregate_args(&cx, args);
+    check::impl_block(&cx, &item);
+    let model = Aggregate::from_impl(&cx, args, &item);
+    check::aggregate(&cx, &model);
+    strip_action_attrs(&mut item);
+    match cx.check() {
+        Ok(()) => {
+            let generated = generate(&model);
+            quote!(#item #generated)
+        }
+        Err(err) => {
+            let err = err.into_compile_error();
+            let fallback = fallback(&model);
+            quote!(#item #fallback #err)
+        }
+    }
+}
+
+pub(crate) fn stray_action(_args: TokenStream, input: TokenStream) -> TokenStream {
+    let err = syn::Error::new(
+        Span::call_site(),
+        "`#[action]` must be used on a method inside an `#[aggregate]` impl",
+    )
+    .into_compile_error();
+    quote!(#err #input)
+}
+
+fn strip_action_attrs(item: &mut syn::ItemImpl) {
+    for impl_item in &mut item.items {
+        if let syn::ImplItem::Fn(method) = impl_item {
+            method.attrs.retain(|a| !is_action_attr(a));
+        }
+    }
+}
+
+fn generate(agg: &Aggregate) -> TokenStream {
+    let krate = &agg.krate;
+    let self_ty = &agg.self_ty;
+    let name = &agg.name;
+    let payloads = agg.actions.iter().map(|a| payload::payload_type(agg, a));
+    let resources = resources::descriptors(agg);
+    let actions = agg
+        .actions
+        .iter()
+        .map(|a| payload::action_descriptor(agg, a));
+    let dispatch = dispatch::handle(agg);
+    quote! {
+        #(#payloads)*
+
+        impl #krate::__private::Aggregate for #self_ty {
+            fn descriptor() -> #krate::__private::AggregateDescriptor {
+                #resources
+                #krate::__private::AggregateDescriptor::new(
+                    #name,
+                    __fluvius_resources,
+                    ::std::vec![#(#actions),*],
+                )
+            }
+
+            #dispatch
+        }
+    }
+}
+
+/// What is emitted when the aggregate has errors: enough for the rest of the crate to type-check,
+/// so only the real errors show.
+fn fallback(agg: &Aggregate) -> TokenStream {
+    let krate = &agg.krate;
+    let self_ty = &agg.self_ty;
+    let name = &agg.name;
+    quote! {
+        impl #krate::__private::Aggregate for #self_ty {
+            fn descriptor() -> #krate::__private::AggregateDescriptor {
+                #krate::__private::AggregateDescriptor::new(#name, ::std::vec::Vec::new(), ::std::vec::Vec::new())
+            }
+
+            fn handle<'__a>(
+                &'__a self,
+                call: #krate::__private::ActionCall<'__a>,
+            ) -> #krate::__private::BoxFuture<'__a, ::std::result::Result<#krate::__private::ActionOutcome, #krate::__private::Error>> {
+                ::std::boxed::Box::pin(async move {
+                    ::std::result::Result::Err(#krate::__private::unknown_action(#name, call.action))
+                })
+            }
+        }
+    }
+}
+
+/// The path of a re-exported crate as a string, for `#[serde(crate = "...")]`.
+fn crate_string(krate: &syn::Path, name: &str) -> String {
+    let base = quote!(#krate).to_string().replace(' ', "");
+    format!("{base}::__private::{name}")
+}

@@ -1,0 +1,320 @@
+//! The aggregate in domain words, keeping the syn nodes for spans.
+
+use heck::{ToKebabCase, ToUpperCamelCase};
+use proc_macro2::Span;
+use syn::{FnArg, Ident, ImplItemFn, LitStr, Pat, Path, Type};
+
+use crate::attr::{self, ActionArgs};
+use crate::ctxt::Ctxt;
+
+/// An `#[aggregate]` impl.
+pub(crate) struct Aggregate {
+    pub(crate) self_ty: Type,
+    pub(crate) name: String,
+    pub(crate) krate: Path,
+    pub(crate) resources: Vec<Resource>,
+    pub(crate) actions: Vec<Action>,
+}
+
+/// A resource kind and its state type.
+pub(crate) struct Resource {
+    pub(crate) name: LitStr,
+    pub(crate) state: Type,
+}
+
+/// An `#[action]` method.
+pub(crate) struct Action {
+    pub(crate) method: Ident,
+    pub(crate) key: String,
+    pub(crate) key_span: Span,
+    pub(crate) evt_key: LitStr,
+    pub(crate) resources: Vec<LitStr>,
+    pub(crate) resources_span: Span,
+    pub(crate) creates: bool,
+    pub(crate) deletes: bool,
+    pub(crate) schema_version: u32,
+    pub(crate) payload: Ident,
+    pub(crate) params: Vec<Param>,
+    pub(crate) event: EventType,
+    pub(crate) doc: String,
+}
+
+/// What an action's return type says about its events.
+pub(crate) struct EventType {
+    pub(crate) ty: Type,
+    pub(crate) arity: Arity,
+}
+
+/// How many events an action returns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arity {
+    One,
+    Optional,
+    Many,
+}
+
+/// One parameter of an action.
+pub(crate) enum Param {
+    /// `&State`: injected.
+    State { ty: Type },
+    /// `&Context`: injected.
+    Context,
+    /// A by-value parameter: a payload field.
+    Field { name: Ident, ty: Type },
+}
+
+pub(crate) fn is_action_attr(attr: &syn::Attribute) -> bool {
+    attr.path().is_ident("action")
+}
+
+impl Aggregate {
+    pub(crate) fn from_impl(
+        cx: &Ctxt,
+        args: attr::AggregateArgs,
+        item: &syn::ItemImpl,
+    ) -> Aggregate {
+        let name = type_name(&item.self_ty);
+        let krate = args.krate.unwrap_or_else(|| syn::parse_quote!(::fluvius));
+        let resources = args
+            .resources
+            .into_iter()
+            .map(|(name, state)| Resource { name, state })
+            .collect();
+        let mut actions = Vec::new();
+        for impl_item in &item.items {
+            let syn::ImplItem::Fn(method) = impl_item else {
+                continue;
+            };
+            let attrs: Vec<_> = method.attrs.iter().filter(|a| is_action_attr(a)).collect();
+            let Some(first) = attrs.first() else {
+                continue;
+            };
+            for extra in &attrs[1..] {
+                cx.error_spanned_by(extra, "duplicate `#[action]` attribute");
+            }
+            let args = attr::action_args(cx, first);
+            if let Some(action) = Action::from_method(cx, args, method, first) {
+                actions.push(action);
+            }
+        }
+        Aggregate {
+            self_ty: (*item.self_ty).clone(),
+            name,
+            krate,
+            resources,
+            actions,
+        }
+    }
+
+    pub(crate) fn resource(&self, name: &str) -> Option<&Resource> {
+        self.resources.iter().find(|r| r.name.value() == name)
+    }
+}
+
+impl Action {
+    fn from_method(
+        cx: &Ctxt,
+        args: ActionArgs,
+        method: &ImplItemFn,
+        attr: &syn::Attribute,
+    ) -> Option<Action> {
+        let sig = &method.sig;
+        let evt_key = match args.evt_key {
+            Some(evt_key) => evt_key,
+            None => {
+                cx.error_spanned_by(
+                    attr,
+                    "`#[action]` needs `evt_key = \"...\"`, the wire name of the event it emits",
+                );
+                return None;
+            }
+        };
+        let (resources_span, resources) = match args.resources {
+            Some(resources) => resources,
+            None => {
+                cx.error_spanned_by(
+                    attr,
+                    "`#[action]` needs `resources = [\"...\"]`, the resource kinds it applies to",
+                );
+                return None;
+            }
+        };
+        let (key, key_span) = match &args.key {
+            Some(key) => (key.value(), key.span()),
+            None => (sig.ident.to_string().to_kebab_case(), sig.ident.span()),
+        };
+        let schema_version = match &args.schema_version {
+            Some(lit) => match lit.base10_parse::<u32>() {
+                Ok(v) if v >= 1 => v,
+                _ => {
+                    cx.error_spanned_by(lit, "`schema_version` must be an integer of at least 1");
+                    1
+                }
+            },
+            None => 1,
+        };
+        let payload = args.payload.clone().unwrap_or_else(|| {
+            Ident::new(
+                &sig.ident.to_string().to_upper_camel_case(),
+                sig.ident.span(),
+            )
+        });
+        let params = sig
+            .inputs
+            .iter()
+            .filter_map(|arg| match arg {
+                FnArg::Receiver(_) => None,
+                FnArg::Typed(pat_type) => Param::from_arg(cx, pat_type),
+            })
+            .collect();
+        let event = EventType::from_signature(cx, sig)?;
+        if let (Some(new), Some(_)) = (args.new, args.delete) {
+            cx.syn_error(syn::Error::new(
+                new,
+                "an action cannot both create (`new`) and delete (`delete`) a root",
+            ));
+        }
+        Some(Action {
+            method: sig.ident.clone(),
+            key,
+            key_span,
+            evt_key,
+            resources,
+            resources_span,
+            creates: args.new.is_some(),
+            deletes: args.delete.is_some(),
+            schema_version,
+            payload,
+            params,
+            event,
+            doc: doc_of(&method.attrs),
+        })
+    }
+}
+
+impl Param {
+    fn from_arg(cx: &Ctxt, arg: &syn::PatType) -> Option<Param> {
+        if let Type::Reference(reference) = &*arg.ty {
+            if reference.mutability.is_some() {
+                cx.error_spanned_by(
+                    &arg.ty,
+                    "actions only read state: take `&State` or `&Context`, not `&mut`",
+                );
+                return None;
+            }
+            let inner = (*reference.elem).clone();
+            return Some(if last_segment_is(&inner, "Context") {
+                Param::Context
+            } else {
+                Param::State { ty: inner }
+            });
+        }
+        let name = match &*arg.pat {
+            Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => pat.ident.clone(),
+            other => {
+                cx.error_spanned_by(
+                    other,
+                    "action parameters must be plain names, like `amount: i64`",
+                );
+                return None;
+            }
+        };
+        Some(Param::Field {
+            name,
+            ty: (*arg.ty).clone(),
+        })
+    }
+}
+
+impl EventType {
+    fn from_signature(cx: &Ctxt, sig: &syn::Signature) -> Option<EventType> {
+        const EXPECTED: &str = "an action returns `Result<EventData, DomainError>` (or `Result<Option<EventData>, _>`, `Result<Vec<EventData>, _>`)";
+        let syn::ReturnType::Type(_, ty) = &sig.output else {
+            cx.error_spanned_by(&sig.ident, EXPECTED);
+            return None;
+        };
+        let Some(ok) = generic_args_of(ty, "Result").and_then(|args| args.first().cloned()) else {
+            cx.error_spanned_by(ty, EXPECTED);
+            return None;
+        };
+        if let Type::Tuple(tuple) = &ok
+            && tuple.elems.is_empty()
+        {
+            cx.error_spanned_by(
+                ty,
+                "an action's `Ok` value is the event data it emits, not `()`: return a struct that derives `Serialize` and `Deserialize`",
+            );
+            return None;
+        }
+        for (wrapper, arity) in [("Option", Arity::Optional), ("Vec", Arity::Many)] {
+            if let Some(inner) = generic_args_of(&ok, wrapper).and_then(|a| a.first().cloned()) {
+                return Some(EventType { ty: inner, arity });
+            }
+        }
+        Some(EventType {
+            ty: ok,
+            arity: Arity::One,
+        })
+    }
+}
+
+/// The type arguments of `Name<..>` when `ty` is a path ending in `Name`.
+fn generic_args_of(ty: &Type, name: &str) -> Option<Vec<Type>> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != name {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    Some(
+        args.args
+            .iter()
+            .filter_map(|arg| match arg {
+                syn::GenericArgument::Type(ty) => Some(ty.clone()),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+pub(crate) fn last_segment_is(ty: &Type, name: &str) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == name))
+}
+
+/// A type's tokens without whitespace, for comparing types written in different places.
+pub(crate) fn type_key(ty: &Type) -> String {
+    let text = quote::quote!(#ty).to_string().replace(' ', "");
+    text.rsplit("::").next().unwrap_or(&text).to_owned()
+}
+
+fn type_name(ty: &Type) -> String {
+    match ty {
+        Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default(),
+        other => quote::quote!(#other).to_string(),
+    }
+}
+
+fn doc_of(attrs: &[syn::Attribute]) -> String {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value().trim().to_owned()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    lines.join("\n").trim().to_owned()
+}
