@@ -1,1 +1,204 @@
-fn main() {}
+//! The bank example: a scripted scenario on the in-memory backend that prints commands, events,
+//! state, a rejected command with its error, a query, the audit trail and a time-travel read.
+//!
+//! Run it with `cargo run -p example-bank`.
+
+use example_bank::{Account, Banking, Deposit, OpenAccount, RegisterCustomer, Withdraw};
+use fluvius::prelude::*;
+use fluvius::{Error, Response};
+use serde_json::json;
+
+fn show(label: &str, response: &Response) {
+    println!("> {label}");
+    for event in &response.events {
+        println!(
+            "    event v{} {} {} (position {})",
+            event.version, event.evt_key, event.payload, event.position
+        );
+    }
+    match response.state_json() {
+        Ok(state) => println!("    state v{}: {state}", response.version),
+        Err(err) => println!("    state unavailable: {err}"),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let domain = Domain::builder("banking").aggregate(Banking).build()?;
+    println!(
+        "domain `{}` on the {} backend",
+        domain.namespace(),
+        domain.backend().name()
+    );
+    for action in domain.actions() {
+        println!(
+            "  command {:<18} emits {:<20} on {:?}",
+            action.key, action.evt_key, action.resources
+        );
+    }
+
+    let ctx = Context::new().user("alice@bank.example");
+    let customer = domain
+        .process_command(
+            domain
+                .command(
+                    RegisterCustomer {
+                        name: "Ada Lovelace".into(),
+                        email: Some("ada@example.org".into()),
+                    },
+                    AggRoot::generate("customer"),
+                )?
+                .with_context(ctx.clone()),
+        )
+        .await?;
+    show("register-customer", &customer);
+    let customer_id = customer.root.id.clone();
+
+    let opened = domain
+        .execute(
+            OpenAccount {
+                customer_id: customer_id.clone(),
+                initial_balance: 150,
+            },
+            AggRoot::generate("account"),
+        )
+        .await?;
+    show("open-account (typed command)", &opened);
+    let id = opened.root.id.clone();
+
+    // JSON commands, as they arrive over HTTP.
+    let deposit = domain.create_command("deposit", json!({"amount": 50}), ("account", &id))?;
+    show(
+        "deposit 50 (JSON command)",
+        &domain
+            .process_command(deposit.with_context(ctx.clone()))
+            .await?,
+    );
+    show(
+        "withdraw 120",
+        &domain
+            .execute(Withdraw { amount: 120 }, ("account", &id))
+            .await?,
+    );
+
+    println!("> withdraw 1000 (rejected)");
+    match domain
+        .execute(Withdraw { amount: 1000 }, ("account", &id))
+        .await
+    {
+        Err(err) => println!("    error: {err}"),
+        Ok(_) => println!("    unexpectedly accepted"),
+    }
+    println!("> open-account with 20 (rejected)");
+    let low = domain.create_command(
+        "open-account",
+        json!({"customer_id": customer_id, "initial_balance": 20}),
+        AggRoot::generate("account"),
+    )?;
+    if let Err(err) = domain.process_command(low).await {
+        println!("    error: {err}");
+    }
+    println!("> deposit with a misspelt field (rejected)");
+    let bad = domain.create_command("deposit", json!({"amont": 5}), ("account", &id))?;
+    if let Err(err) = domain.process_command(bad).await {
+        println!("    error: {err}");
+    }
+
+    let fix = domain.create_command(
+        "correct-balance",
+        json!({"amount": 10, "reason": "fee charged twice on 2026-11-02"}),
+        ("account", &id),
+    )?;
+    show(
+        "correct-balance +10 (compensating event)",
+        &domain.process_command(fix).await?,
+    );
+
+    // A second account, to have something to query.
+    for (balance, deposits) in [(500, 3), (100, 0)] {
+        let other = domain
+            .execute(
+                OpenAccount {
+                    customer_id: customer_id.clone(),
+                    initial_balance: balance,
+                },
+                AggRoot::generate("account"),
+            )
+            .await?;
+        for _ in 0..deposits {
+            domain
+                .execute(Deposit { amount: 25 }, ("account", &other.root.id))
+                .await?;
+        }
+    }
+
+    let statemgr = domain.statemgr();
+    let now: Account = statemgr.fetch("account", &id).await?;
+    println!("> current state of account {id}: {now:?}");
+
+    let query = Query::new()
+        .filter(json!({"balance.gte": 100, "open": true}))
+        .sort(["balance.desc"]);
+    let found = statemgr.find::<Account>("account", &query).await?;
+    println!(
+        "> accounts with balance >= 100, richest first ({} of {}):",
+        found.items.len(),
+        found.page.total
+    );
+    for record in &found.items {
+        println!(
+            "    {} v{} balance {}",
+            record.id, record.version, record.state.balance
+        );
+    }
+
+    println!("> audit trail of account {id}:");
+    for event in statemgr.history("account", &id).await? {
+        println!(
+            "    v{} {:<18} by {:<20} at {} {}",
+            event.version,
+            event.evt_key,
+            event.metadata.user.as_deref().unwrap_or("-"),
+            event.recorded_at.format("%H:%M:%S%.3f"),
+            event.payload
+        );
+    }
+
+    let then: Account = statemgr.fetch_at("account", &id, At::Version(2)).await?;
+    println!(
+        "> time travel: account {id} at version 2: balance {}",
+        then.balance
+    );
+    let before_fix: Account = statemgr.fetch_at("account", &id, At::Version(3)).await?;
+    println!(
+        "> time travel: before the correction (version 3): balance {}",
+        before_fix.balance
+    );
+
+    // Empty the account, then close it: a soft delete.
+    domain
+        .execute(
+            Withdraw {
+                amount: now.balance,
+            },
+            ("account", &id),
+        )
+        .await?;
+    let close = domain.create_command(
+        "close-account",
+        json!({"reason": "customer moved abroad"}),
+        ("account", &id),
+    )?;
+    show("close-account", &domain.process_command(close).await?);
+    match statemgr.fetch::<Account>("account", &id).await {
+        Err(err) => println!("> fetch after close: {err}"),
+        Ok(_) => println!("> fetch after close: still visible"),
+    }
+    let kept: Account = statemgr
+        .clone()
+        .with_deleted()
+        .fetch("account", &id)
+        .await?;
+    println!("> with deleted roots included: {kept:?}");
+    Ok(())
+}

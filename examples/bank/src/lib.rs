@@ -1,0 +1,242 @@
+//! The bank domain of the Fluvius bank example: customers and accounts, with the rules a bank
+//! enforces (minimum opening balance, no overdraft, only empty accounts close) and a compensating
+//! correction event for mistakes, since events are never edited.
+//!
+//! The binary (`cargo run -p example-bank`) runs a scripted scenario on it; the benchmark binary
+//! (`fluvius-bench`) drives it under load.
+
+use fluvius::prelude::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The smallest balance an account may be opened with.
+pub const MINIMUM_OPENING_BALANCE: i64 = 100;
+
+/// An account's current state, derived from its events.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Account {
+    /// The customer owning the account.
+    pub customer_id: String,
+    /// The balance in cents.
+    pub balance: i64,
+    /// Whether the account is open.
+    pub open: bool,
+    /// How many corrections were booked.
+    pub corrections: u32,
+}
+
+/// A customer's current state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Customer {
+    /// Full name.
+    pub name: String,
+    /// Contact address, if given.
+    pub email: Option<String>,
+}
+
+/// A customer was registered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CustomerRegistered {
+    /// Full name.
+    pub name: String,
+    /// Contact address, if given.
+    pub email: Option<String>,
+}
+
+/// An account was opened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AccountOpened {
+    /// The owner.
+    pub customer_id: String,
+    /// The opening balance.
+    pub initial_balance: i64,
+}
+
+/// Money came in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DepositMade {
+    /// How much.
+    pub amount: i64,
+}
+
+/// Money went out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WithdrawalMade {
+    /// How much.
+    pub amount: i64,
+}
+
+/// A booking error was compensated: the log keeps both the mistake and its correction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BalanceCorrected {
+    /// Signed amount added to the balance.
+    pub amount: i64,
+    /// Why.
+    pub reason: String,
+}
+
+/// The account was closed (a soft delete: it leaves queries, its history stays).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AccountClosed {
+    /// Why.
+    pub reason: String,
+}
+
+impl Apply<CustomerRegistered> for Customer {
+    fn apply(&mut self, event: &CustomerRegistered) {
+        self.name = event.name.clone();
+        self.email = event.email.clone();
+    }
+}
+
+impl Apply<AccountOpened> for Account {
+    fn apply(&mut self, event: &AccountOpened) {
+        self.customer_id = event.customer_id.clone();
+        self.balance = event.initial_balance;
+        self.open = true;
+    }
+}
+
+impl Apply<DepositMade> for Account {
+    fn apply(&mut self, event: &DepositMade) {
+        self.balance += event.amount;
+    }
+}
+
+impl Apply<WithdrawalMade> for Account {
+    fn apply(&mut self, event: &WithdrawalMade) {
+        self.balance -= event.amount;
+    }
+}
+
+impl Apply<BalanceCorrected> for Account {
+    fn apply(&mut self, event: &BalanceCorrected) {
+        self.balance += event.amount;
+        self.corrections += 1;
+    }
+}
+
+impl Apply<AccountClosed> for Account {
+    fn apply(&mut self, _event: &AccountClosed) {
+        self.open = false;
+    }
+}
+
+/// The banking aggregate. Holds no services; a real one might hold a clock or a fraud client.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Banking;
+
+fn positive(amount: i64) -> Result<(), DomainError> {
+    if amount <= 0 {
+        return Err(
+            DomainError::new(format!("the amount must be positive, got {amount}"))
+                .with_code("non-positive-amount"),
+        );
+    }
+    Ok(())
+}
+
+#[aggregate(resources(account = Account, customer = Customer))]
+impl Banking {
+    /// Registers a customer.
+    #[action(evt_key = "customer-registered", resources = ["customer"], new)]
+    async fn register_customer(
+        &self,
+        name: String,
+        email: Option<String>,
+    ) -> Result<CustomerRegistered, DomainError> {
+        if name.trim().is_empty() {
+            return Err(DomainError::new("the customer name is empty"));
+        }
+        Ok(CustomerRegistered { name, email })
+    }
+
+    /// Opens an account. Rule: the opening balance is at least 100.
+    #[action(evt_key = "account-opened", resources = ["account"], new)]
+    async fn open_account(
+        &self,
+        customer_id: String,
+        initial_balance: i64,
+    ) -> Result<AccountOpened, DomainError> {
+        if initial_balance < MINIMUM_OPENING_BALANCE {
+            return Err(DomainError::new(format!(
+                "the minimum balance is {MINIMUM_OPENING_BALANCE}, got {initial_balance}"
+            ))
+            .with_code("minimum-balance"));
+        }
+        Ok(AccountOpened {
+            customer_id,
+            initial_balance,
+        })
+    }
+
+    /// Deposits money. Rule: the amount is positive.
+    #[action(evt_key = "deposit-made", resources = ["account"])]
+    async fn deposit(&self, account: &Account, amount: i64) -> Result<DepositMade, DomainError> {
+        let _ = account;
+        positive(amount)?;
+        Ok(DepositMade { amount })
+    }
+
+    /// Withdraws money. Rule: no overdraft ("insufficient funds").
+    #[action(evt_key = "withdrawal-made", resources = ["account"])]
+    async fn withdraw(
+        &self,
+        account: &Account,
+        amount: i64,
+    ) -> Result<WithdrawalMade, DomainError> {
+        positive(amount)?;
+        if account.balance < amount {
+            return Err(DomainError::new(format!(
+                "insufficient funds: the balance is {}, the withdrawal {amount}",
+                account.balance
+            ))
+            .with_code("insufficient-funds"));
+        }
+        Ok(WithdrawalMade { amount })
+    }
+
+    /// Books a compensating correction (signed) with its reason.
+    #[action(evt_key = "balance-corrected", resources = ["account"])]
+    async fn correct_balance(
+        &self,
+        account: &Account,
+        amount: i64,
+        reason: String,
+    ) -> Result<BalanceCorrected, DomainError> {
+        if amount == 0 || reason.trim().is_empty() {
+            return Err(DomainError::new(
+                "a correction needs a non-zero amount and a reason",
+            ));
+        }
+        if account.balance + amount < 0 {
+            return Err(DomainError::new(
+                "a correction cannot make the balance negative",
+            ));
+        }
+        Ok(BalanceCorrected { amount, reason })
+    }
+
+    /// Closes an account. Rule: only an empty account closes.
+    #[action(evt_key = "account-closed", resources = ["account"], delete)]
+    async fn close_account(
+        &self,
+        account: &Account,
+        reason: String,
+    ) -> Result<AccountClosed, DomainError> {
+        if account.balance != 0 {
+            return Err(DomainError::new(format!(
+                "the account still holds {}: withdraw it before closing",
+                account.balance
+            ))
+            .with_code("not-empty"));
+        }
+        Ok(AccountClosed { reason })
+    }
+}
+
+/// The bank domain on the backend configured by `builder` (the in-memory one by default).
+pub fn domain(builder: fluvius::DomainBuilder) -> Result<Domain, fluvius::Error> {
+    use fluvius::DomainBuilderExt;
+    builder.aggregate(Banking).build()
+}
