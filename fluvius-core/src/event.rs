@@ -37,6 +37,35 @@ pub struct EventEnvelope {
     pub position: u64,
 }
 
+impl EventEnvelope {
+    /// A new event of a stream, with a fresh time-ordered id and no position yet (the backend
+    /// assigns it at commit).
+    pub fn new(
+        key: &crate::backend::StreamKey,
+        version: u64,
+        evt_key: impl Into<String>,
+        schema_version: u32,
+        payload: Value,
+        metadata: EventMetadata,
+        recorded_at: DateTime<Utc>,
+    ) -> Self {
+        EventEnvelope {
+            event_id: Uuid::now_v7(),
+            tenant: key.tenant.clone(),
+            namespace: key.namespace.clone(),
+            resource: key.resource.clone(),
+            identifier: key.id.clone(),
+            version,
+            evt_key: evt_key.into(),
+            schema_version,
+            payload,
+            metadata,
+            recorded_at,
+            position: 0,
+        }
+    }
+}
+
 /// The context an event was recorded in.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -83,7 +83,7 @@
 
 pub use fluvius_core::{
     ActionDescriptor, AggRoot, Aggregate, AnyState, Apply, At, Backend, Clock, Command,
-    CommandPayload, Context, Domain, DomainBuilder, DomainError, Error, EventEnvelope,
+    CommandPayload, Context, Domain, DomainBuilder, DomainError, DomainStats, Error, EventEnvelope,
     EventMetadata, Found, IntoTarget, ManualClock, Query, Record, ResourceDescriptor, Response,
     State, StateManager, SystemClock, backend, filter, testkit,
 };

@@ -166,6 +166,7 @@ impl DomainBuilder {
                 actions,
                 cache: StreamCache::new(self.cache_capacity),
                 max_retries: self.max_retries,
+                stats: Default::default(),
             }),
         })
     }

@@ -7,6 +7,7 @@ mod process;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
@@ -42,6 +43,24 @@ pub(crate) struct DomainInner {
     pub(crate) actions: HashMap<&'static str, ActionEntry>,
     pub(crate) cache: StreamCache,
     pub(crate) max_retries: u32,
+    pub(crate) stats: Stats,
+}
+
+/// Counters of what the domain's command pipeline did.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) commands: AtomicU64,
+    pub(crate) conflict_retries: AtomicU64,
+}
+
+/// A snapshot of a domain's counters, from [`Domain::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct DomainStats {
+    /// Commands that committed (replays of idempotent commands excluded).
+    pub commands: u64,
+    /// Times a command was re-run after another process moved its stream on.
+    pub conflict_retries: u64,
 }
 
 pub(crate) struct AggregateEntry {
@@ -85,6 +104,14 @@ impl Domain {
     /// Whether every command and read must name a tenant.
     pub fn is_multi_tenant(&self) -> bool {
         self.inner.multi_tenant
+    }
+
+    /// Counters of the command pipeline since the domain was built.
+    pub fn stats(&self) -> DomainStats {
+        DomainStats {
+            commands: self.inner.stats.commands.load(Ordering::Relaxed),
+            conflict_retries: self.inner.stats.conflict_retries.load(Ordering::Relaxed),
+        }
     }
 
     /// The backend the domain writes to.

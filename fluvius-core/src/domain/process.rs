@@ -1,6 +1,7 @@
 //! The command pipeline: route, check, run the action, stamp events, commit once, retry on conflict.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -76,6 +77,7 @@ impl DomainInner {
             {
                 Ok((response, next)) => {
                     *cached = Some(next);
+                    self.stats.commands.fetch_add(1, Ordering::Relaxed);
                     return Ok(response);
                 }
                 Err(AttemptError::Rejected(err)) => return Err(err),
@@ -83,6 +85,7 @@ impl DomainInner {
                     if command.expected_version.is_none() && retries < self.max_retries =>
                 {
                     retries += 1;
+                    self.stats.conflict_retries.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(stream = %key, retries, actual, "version conflict, retrying");
                     *cached = Some(self.refresh(&key, resource, current).await?);
                 }

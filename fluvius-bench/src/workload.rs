@@ -1,0 +1,194 @@
+//! The bank and hot workloads, run by concurrent tasks against either driver.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use example_bank::{Banking, Deposit, OpenAccount};
+use fluvius::prelude::*;
+use fluvius::{Backend, MemBackend};
+
+use crate::plain::PlainBank;
+use crate::report::{Latencies, Report, peak_rss_mb};
+use crate::{Args, BackendKind, System, Workload};
+
+/// The opening balance of every account.
+const OPENING: i64 = 100;
+
+/// Runs the workload the arguments describe.
+pub async fn run(args: &Args) -> Result<Report, String> {
+    let backend: Arc<dyn Backend> = match args.backend {
+        BackendKind::Memory => Arc::new(MemBackend::new()),
+    };
+    let driver = match args.system {
+        System::Fluvius => Driver::Fluvius(
+            Domain::builder("banking")
+                .aggregate(Banking)
+                .shared_backend(backend.clone())
+                .build()
+                .map_err(|e| e.to_string())?,
+        ),
+        System::Plain => Driver::Plain(Arc::new(PlainBank::new(backend.clone()))),
+    };
+    let (ids, expected): (Vec<String>, i64) = match args.workload {
+        Workload::Bank => (
+            (0..args.accounts)
+                .map(|_| uuid::Uuid::now_v7().to_string())
+                .collect(),
+            OPENING + args.deposits as i64,
+        ),
+        Workload::Hot => (
+            vec![uuid::Uuid::now_v7().to_string()],
+            OPENING + (args.concurrency * args.hot_per_task) as i64,
+        ),
+    };
+    let ids = Arc::new(ids);
+
+    let started = Instant::now();
+    let mut latencies = match args.workload {
+        Workload::Bank => bank(args, &driver, &ids).await?,
+        Workload::Hot => hot(args, &driver, &ids[0]).await?,
+    };
+    let secs = started.elapsed().as_secs_f64();
+
+    let mut failures = Vec::new();
+    for id in ids.iter() {
+        match driver.balance(id).await {
+            Ok(balance) if balance == expected => {}
+            Ok(balance) => failures.push(format!(
+                "account {id}: balance {balance}, expected {expected}"
+            )),
+            Err(err) => failures.push(format!("account {id}: {err}")),
+        }
+    }
+    let commands = latencies.len() as u64;
+    Ok(Report {
+        system: match args.system {
+            System::Fluvius => "fluvius",
+            System::Plain => "plain",
+        },
+        backend: backend.name(),
+        workload: match args.workload {
+            Workload::Bank => "bank",
+            Workload::Hot => "hot",
+        },
+        commands,
+        secs: (secs * 1e4).round() / 1e4,
+        cmds_per_sec: (commands as f64 / secs.max(1e-9)).round(),
+        p50_us: latencies.quantile(0.50),
+        p99_us: latencies.quantile(0.99),
+        conflict_retries: driver.conflict_retries(),
+        rss_mb: peak_rss_mb(),
+        failures,
+    })
+}
+
+async fn bank(args: &Args, driver: &Driver, ids: &Arc<Vec<String>>) -> Result<Latencies, String> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let deposits = args.deposits;
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency {
+        let (driver, ids, next) = (driver.clone(), ids.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Latencies::with_capacity(ids.len() / 8 * (deposits + 1));
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(id) = ids.get(i) else { break };
+                lat.record(timed(driver.open(id)).await?);
+                for _ in 0..deposits {
+                    lat.record(timed(driver.deposit(id)).await?);
+                }
+            }
+            Ok::<_, String>(lat)
+        }));
+    }
+    join(tasks).await
+}
+
+async fn hot(args: &Args, driver: &Driver, id: &str) -> Result<Latencies, String> {
+    driver.open(id).await?;
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency {
+        let (driver, id, n) = (driver.clone(), id.to_owned(), args.hot_per_task);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Latencies::with_capacity(n);
+            for _ in 0..n {
+                lat.record(timed(driver.deposit(&id)).await?);
+            }
+            Ok::<_, String>(lat)
+        }));
+    }
+    join(tasks).await
+}
+
+async fn timed(fut: impl Future<Output = Result<(), String>>) -> Result<Duration, String> {
+    let start = Instant::now();
+    fut.await?;
+    Ok(start.elapsed())
+}
+
+async fn join(
+    tasks: Vec<tokio::task::JoinHandle<Result<Latencies, String>>>,
+) -> Result<Latencies, String> {
+    let mut all = Latencies::default();
+    for task in tasks {
+        all.merge(task.await.map_err(|e| format!("a task died: {e}"))??);
+    }
+    Ok(all)
+}
+
+/// What runs the commands.
+#[derive(Clone)]
+enum Driver {
+    Fluvius(Domain),
+    Plain(Arc<PlainBank>),
+}
+
+impl Driver {
+    async fn open(&self, id: &str) -> Result<(), String> {
+        match self {
+            Driver::Fluvius(domain) => domain
+                .execute(
+                    OpenAccount {
+                        customer_id: "bench".into(),
+                        initial_balance: OPENING,
+                    },
+                    ("account", id),
+                )
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Driver::Plain(bank) => bank.open(id, OPENING).await,
+        }
+    }
+
+    async fn deposit(&self, id: &str) -> Result<(), String> {
+        match self {
+            Driver::Fluvius(domain) => domain
+                .execute(Deposit { amount: 1 }, ("account", id))
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Driver::Plain(bank) => bank.deposit(id, 1).await,
+        }
+    }
+
+    async fn balance(&self, id: &str) -> Result<i64, String> {
+        match self {
+            Driver::Fluvius(domain) => domain
+                .statemgr()
+                .fetch::<example_bank::Account>("account", id)
+                .await
+                .map(|a| a.balance)
+                .map_err(|e| e.to_string()),
+            Driver::Plain(bank) => bank.balance(id).await,
+        }
+    }
+
+    fn conflict_retries(&self) -> u64 {
+        match self {
+            Driver::Fluvius(domain) => domain.stats().conflict_retries,
+            Driver::Plain(bank) => bank.conflict_retries(),
+        }
+    }
+}
