@@ -1,1 +1,235 @@
-//! placeholder
+//! Testing an aggregate without any infrastructure: given events, when a command, then expect
+//! events, an error or a state.
+//!
+//! The kit folds the given events through the resource's own event decoder, runs the action
+//! exactly as the domain would (payload validation, resource and existence checks included), and
+//! lets the test inspect what the action decided. No backend, no domain, no runtime beyond the
+//! test's own.
+//!
+//! `examples/bank/tests/aggregate.rs` shows it on the bank domain.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::aggregate::{ActionCall, Aggregate, AggregateDescriptor};
+use crate::command::{AggRoot, CommandPayload, Payload};
+use crate::context::Context;
+use crate::error::Error;
+use crate::event::RawEvent;
+use crate::state::{AnyState, State};
+
+/// The entry point: wraps an aggregate value.
+#[derive(Debug)]
+pub struct AggregateTest<A> {
+    aggregate: A,
+    descriptor: AggregateDescriptor,
+    context: Context,
+}
+
+impl<A: Aggregate> AggregateTest<A> {
+    /// A test of this aggregate.
+    pub fn new(aggregate: A) -> Self {
+        AggregateTest {
+            aggregate,
+            descriptor: A::descriptor(),
+            context: Context::new(),
+        }
+    }
+
+    /// Runs commands with this context.
+    pub fn with_context(mut self, context: Context) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// A root of `resource` whose history is these `(evt_key, payload)` events (schema version 1).
+    /// An empty history means the root does not exist yet.
+    pub fn given<'k, I>(&self, resource: &str, events: I) -> Given<'_, A>
+    where
+        I: IntoIterator<Item = (&'k str, Value)>,
+    {
+        let resource_descriptor = self
+            .descriptor
+            .resources
+            .iter()
+            .find(|r| r.name == resource);
+        let mut version = 0;
+        let state = match resource_descriptor {
+            None => Err(Error::UnknownResource(resource.to_owned())),
+            Some(descriptor) => {
+                let mut state = (descriptor.default_state)();
+                let mut deleted = false;
+                let mut result = Ok(());
+                for (evt_key, payload) in events {
+                    version += 1;
+                    match (descriptor.apply_event)(state.as_mut(), evt_key, 1, &payload) {
+                        Ok(d) => deleted |= d,
+                        Err(err) => {
+                            result = Err(err);
+                            break;
+                        }
+                    }
+                }
+                result.map(|()| (state, deleted))
+            }
+        };
+        Given {
+            test: self,
+            resource: resource.to_owned(),
+            version,
+            state,
+        }
+    }
+}
+
+/// A root with a known history, ready for a command.
+#[derive(Debug)]
+pub struct Given<'t, A> {
+    test: &'t AggregateTest<A>,
+    resource: String,
+    version: u64,
+    state: Result<(Box<dyn AnyState>, bool), Error>,
+}
+
+impl<A: Aggregate> Given<'_, A> {
+    /// Runs a JSON command against the root.
+    pub async fn when(self, key: &str, payload: Value) -> Then {
+        self.run(key, Payload::json(payload)).await
+    }
+
+    /// Runs a typed command against the root.
+    pub async fn when_typed<P: CommandPayload>(self, payload: P) -> Then {
+        self.run(P::KEY, Payload::typed(payload)).await
+    }
+
+    async fn run(self, key: &str, payload: Payload) -> Then {
+        let outcome = self.decide(key, payload).await;
+        Then { outcome }
+    }
+
+    async fn decide(self, key: &str, payload: Payload) -> Result<Decision, Error> {
+        let (state, deleted) = self.state?;
+        let descriptor = &self.test.descriptor;
+        let (index, action) = descriptor
+            .actions
+            .iter()
+            .enumerate()
+            .find(|(_, a)| a.key == key)
+            .ok_or_else(|| Error::UnknownCommand(key.to_owned()))?;
+        if !action.resources.contains(&self.resource.as_str()) {
+            return Err(Error::ForbiddenResource {
+                command: key.to_owned(),
+                resource: self.resource.clone(),
+                allowed: action.resources.join(", "),
+            });
+        }
+        let root = AggRoot::new(self.resource.clone(), "test-root");
+        if action.creates && self.version > 0 {
+            return Err(Error::AlreadyExists {
+                resource: root.resource,
+                id: root.id,
+            });
+        }
+        if !action.creates && (self.version == 0 || deleted) {
+            return Err(Error::not_found(&root.resource, &root.id));
+        }
+        let call = ActionCall::new(index, &self.test.context, &root, state.as_ref(), &payload);
+        let outcome = self.test.aggregate.handle(call).await?;
+        Ok(Decision {
+            state: outcome.state.unwrap_or(state),
+            events: outcome.events,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Decision {
+    events: Vec<RawEvent>,
+    state: Box<dyn AnyState>,
+}
+
+/// What the command decided; the `then_*` methods assert on it and panic with a clear message.
+#[derive(Debug)]
+pub struct Then {
+    outcome: Result<Decision, Error>,
+}
+
+impl Then {
+    /// The events as `(evt_key, payload)` pairs, or the error.
+    pub fn events(&self) -> Result<Vec<(&'static str, Value)>, &Error> {
+        match &self.outcome {
+            Ok(d) => Ok(d
+                .events
+                .iter()
+                .map(|e| (e.evt_key, e.payload.clone()))
+                .collect()),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The error, if the command was refused.
+    pub fn error(&self) -> Option<&Error> {
+        self.outcome.as_ref().err()
+    }
+
+    /// Asserts the command emitted exactly these events (event data serialised to JSON).
+    #[track_caller]
+    pub fn then_expect_events<E: Serialize>(&self, expected: &[(&str, E)]) -> &Self {
+        let expected: Vec<(String, Value)> = expected
+            .iter()
+            .map(|(k, e)| {
+                let json = serde_json::to_value(e)
+                    .unwrap_or_else(|err| panic!("expected event `{k}` does not serialise: {err}"));
+                ((*k).to_owned(), json)
+            })
+            .collect();
+        match self.events() {
+            Ok(actual) => {
+                let actual: Vec<(String, Value)> =
+                    actual.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                assert_eq!(actual, expected, "the command emitted other events");
+            }
+            Err(err) => panic!("expected events {expected:?}, the command failed: {err}"),
+        }
+        self
+    }
+
+    /// Asserts the command emitted no event (and did not fail).
+    #[track_caller]
+    pub fn then_expect_no_events(&self) -> &Self {
+        self.then_expect_events::<Value>(&[])
+    }
+
+    /// Asserts the command failed with an error for which `check` is true.
+    #[track_caller]
+    pub fn then_expect_error(&self, check: impl FnOnce(&Error) -> bool) -> &Self {
+        match &self.outcome {
+            Ok(d) => panic!("expected an error, the command emitted {:?}", d.events),
+            Err(err) => assert!(check(err), "the command failed with another error: {err}"),
+        }
+        self
+    }
+
+    /// Asserts the command failed and its message contains `text`.
+    #[track_caller]
+    pub fn then_expect_error_message(&self, text: &str) -> &Self {
+        self.then_expect_error(|err| err.to_string().contains(text))
+    }
+
+    /// Asserts the state after the command equals `expected`.
+    #[track_caller]
+    pub fn then_expect_state<T: State + PartialEq>(&self, expected: &T) -> &Self {
+        match &self.outcome {
+            Ok(d) => match d.state.as_any().downcast_ref::<T>() {
+                Some(state) => assert_eq!(state, expected, "the state after the command differs"),
+                None => panic!(
+                    "the state is `{}`, not `{}`",
+                    d.state.type_name(),
+                    std::any::type_name::<T>()
+                ),
+            },
+            Err(err) => panic!("expected a state, the command failed: {err}"),
+        }
+        self
+    }
+}
