@@ -369,6 +369,30 @@ pub struct StateQuery {
     pub include_deleted: bool,
 }
 
+impl StateQuery {
+    /// A query; the filter, sort and page come validated from the filter DSL.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        tenant: String,
+        namespace: String,
+        resource: String,
+        filter: Filter,
+        sort: Vec<SortKey>,
+        page: Page,
+        include_deleted: bool,
+    ) -> Self {
+        StateQuery {
+            tenant,
+            namespace,
+            resource,
+            filter,
+            sort,
+            page,
+            include_deleted,
+        }
+    }
+}
+
 /// One row of a state query.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

@@ -292,7 +292,7 @@ impl StateManager {
             resource: resource.to_owned(),
             filter,
             sort,
-            page: page.clone(),
+            page,
             include_deleted: self.include_deleted,
         };
         let found = self.domain.inner.backend.find(&state_query).await?;

@@ -4,7 +4,7 @@
 //! other; the backend's expected-version check still guards against other processes.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -28,12 +28,13 @@ pub(crate) struct CachedStream {
 
 pub(crate) type StreamSlot = Arc<tokio::sync::Mutex<Option<CachedStream>>>;
 type Shard<K, V> = Mutex<HashMap<K, V>>;
+type CommandLock = Arc<tokio::sync::Mutex<()>>;
 
 #[derive(Debug)]
 pub(crate) struct StreamCache {
     hasher: RandomState,
     streams: Box<[Shard<StreamKey, StreamSlot>]>,
-    commands: Box<[Shard<(String, Uuid), Arc<tokio::sync::Mutex<()>>>]>,
+    commands: Box<[Shard<(String, Uuid), CommandLock>]>,
     per_shard: usize,
 }
 
@@ -48,9 +49,7 @@ impl StreamCache {
     }
 
     fn shard_of<K: Hash>(&self, key: &K) -> usize {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        (h.finish() as usize) % SHARDS
+        (self.hasher.hash_one(key) as usize) % SHARDS
     }
 
     /// The lock of a stream, with whatever is cached for it.
@@ -69,7 +68,7 @@ impl StreamCache {
     }
 
     /// A lock that makes concurrent commands with the same caller-supplied id wait for each other.
-    pub(crate) fn command_lock(&self, tenant: &str, id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn command_lock(&self, tenant: &str, id: Uuid) -> CommandLock {
         let key = (tenant.to_owned(), id);
         let mut shard = self.commands[self.shard_of(&key)].lock();
         shard.retain(|_, lock| Arc::strong_count(lock) > 1);

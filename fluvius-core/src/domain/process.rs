@@ -233,12 +233,10 @@ impl DomainInner {
             0 => ExpectedVersion::NoStream,
             v => ExpectedVersion::Exact(v),
         };
-        let write = StreamWrite::new(key.clone(), expected, events, state_write, records);
-        let receipt = self
-            .backend
-            .commit(CommitBatch::single(write.clone()))
-            .await?;
-        let mut events = write.events;
+        // The response carries the events too; the write takes its own copy.
+        let write = StreamWrite::new(key.clone(), expected, events.clone(), state_write, records);
+        let receipt = self.backend.commit(CommitBatch::single(write)).await?;
+        let mut events = events;
         if let Some(positions) = receipt.positions.first() {
             for (event, position) in events.iter_mut().zip(positions) {
                 event.position = *position;

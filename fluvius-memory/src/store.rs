@@ -1,0 +1,110 @@
+//! The data behind the lock, laid out so the hot path (one stream's head and state) is a single
+//! hash lookup, and the reads that only need part of a stream never walk all of it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use fluvius_core::{EventEnvelope, IdempotencyRecord, StoredState, StreamKey, StreamRange};
+use uuid::Uuid;
+
+/// (tenant, namespace, resource): the scope a state query runs in.
+pub(crate) type ResourceScope = (String, String, String);
+
+/// Everything the backend holds. One instance is shared by all clones of a `MemBackend`.
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    /// The global log; an event's position is its index plus one.
+    pub(crate) log: Vec<Arc<EventEnvelope>>,
+    /// Each stream's events and current state row.
+    pub(crate) streams: HashMap<StreamKey, Stream>,
+    /// The ids of the streams of a resource that have a state row, in id order (for `find`).
+    pub(crate) index: HashMap<ResourceScope, BTreeSet<String>>,
+    /// Idempotency records by tenant, then command id (nested so a lookup needs no allocation).
+    pub(crate) idempotency: HashMap<String, HashMap<Uuid, IdempotencyRecord>>,
+}
+
+/// One stream: its events in version order (the event at index `i` has version `i + 1`) and its
+/// state row.
+#[derive(Debug, Default)]
+pub(crate) struct Stream {
+    pub(crate) events: Vec<Arc<EventEnvelope>>,
+    pub(crate) state: Option<StoredState>,
+}
+
+impl Store {
+    /// The version a stream is at: the version of its state row, 0 when it has none.
+    pub(crate) fn head(&self, key: &StreamKey) -> u64 {
+        self.streams
+            .get(key)
+            .and_then(|stream| stream.state.as_ref())
+            .map_or(0, |state| state.version)
+    }
+
+    /// Whether an idempotency record exists for (tenant, command id).
+    pub(crate) fn has_record(&self, tenant: &str, command_id: &Uuid) -> bool {
+        self.idempotency
+            .get(tenant)
+            .is_some_and(|records| records.contains_key(command_id))
+    }
+
+    /// The current state row of a stream.
+    pub(crate) fn load_state(&self, key: &StreamKey) -> Option<StoredState> {
+        self.streams.get(key)?.state.clone()
+    }
+
+    /// A stream's events within a range, in version order.
+    ///
+    /// Versions are dense, so the version bounds select a slice directly; only the time bound
+    /// needs looking at each event.
+    pub(crate) fn read_stream(&self, key: &StreamKey, range: StreamRange) -> Vec<EventEnvelope> {
+        let Some(stream) = self.streams.get(key) else {
+            return Vec::new();
+        };
+        let len = stream.events.len();
+        let start = index(range.after_version).min(len);
+        let end = range.up_to_version.map_or(len, |v| index(v).min(len));
+        stream
+            .events
+            .get(start..end.max(start))
+            .unwrap_or_default()
+            .iter()
+            .filter(|event| range.contains(event))
+            .map(|event| EventEnvelope::clone(event))
+            .collect()
+    }
+
+    /// At most `limit` events of the global log after a position.
+    pub(crate) fn read_all(&self, after_position: u64, limit: usize) -> Vec<EventEnvelope> {
+        let start = index(after_position).min(self.log.len());
+        self.log
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .take(limit)
+            .map(|event| EventEnvelope::clone(event))
+            .collect()
+    }
+
+    /// The idempotency record of a command id within a tenant.
+    pub(crate) fn idempotency(&self, tenant: &str, command_id: &Uuid) -> Option<IdempotencyRecord> {
+        self.idempotency.get(tenant)?.get(command_id).cloned()
+    }
+
+    /// Removes the idempotency records recorded before `before`; returns how many.
+    pub(crate) fn purge_idempotency(&mut self, before: DateTime<Utc>) -> u64 {
+        let mut removed = 0;
+        self.idempotency.retain(|_, records| {
+            let len = records.len();
+            records.retain(|_, record| record.recorded_at >= before);
+            removed += len - records.len();
+            !records.is_empty()
+        });
+        u64::try_from(removed).unwrap_or(u64::MAX)
+    }
+}
+
+/// A version or position as an index into a dense list, saturating on 32-bit targets.
+fn index(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
