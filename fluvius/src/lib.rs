@@ -94,6 +94,10 @@ pub use fluvius_memory::MemBackend;
 #[doc(hidden)]
 pub use fluvius_core::__private;
 
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 /// Builds a domain on the configured backend, or on the in-memory backend when none is
 /// configured (with the `memory` feature).
 pub trait DomainBuilderExt {
