@@ -12,6 +12,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 
+// A service keeping its event log in memory allocates steadily; glibc's per-thread arenas then
+// grow in small mprotect steps. Production binaries pick their allocator; the benchmark uses
+// mimalloc for both systems, so ratios stay like for like.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Command-line interface; keep it stable, figures are compared across versions.
 #[derive(Debug, Clone, Parser)]
 #[command(

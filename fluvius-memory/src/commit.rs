@@ -12,7 +12,7 @@ use fluvius_core::{
 };
 use uuid::Uuid;
 
-use crate::store::{Store, Stream};
+use crate::store::{FastMap, Store, Stream};
 
 impl Store {
     /// Writes a batch atomically: every stream write is checked before any is applied.
@@ -70,7 +70,8 @@ impl Store {
                 }
                 None => {
                     let tenant = record.tenant.clone();
-                    let records = HashMap::from([(record.command_id, record)]);
+                    let mut records = FastMap::default();
+                    records.insert(record.command_id, record);
                     self.idempotency.insert(tenant, records);
                 }
             }

@@ -2,11 +2,16 @@
 //! hash lookup, and the reads that only need part of a stream never walk all of it.
 
 use std::collections::{BTreeSet, HashMap};
+
+use foldhash::fast::RandomState;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use fluvius_core::{EventEnvelope, IdempotencyRecord, StoredState, StreamKey, StreamRange};
 use uuid::Uuid;
+
+/// A hash map with a fast, seeded hasher: keys come from users, so the seed stays random.
+pub(crate) type FastMap<K, V> = HashMap<K, V, RandomState>;
 
 /// (tenant, namespace, resource): the scope a state query runs in.
 pub(crate) type ResourceScope = (String, String, String);
@@ -17,11 +22,11 @@ pub(crate) struct Store {
     /// The global log; an event's position is its index plus one.
     pub(crate) log: Vec<Arc<EventEnvelope>>,
     /// Each stream's events and current state row.
-    pub(crate) streams: HashMap<StreamKey, Stream>,
+    pub(crate) streams: FastMap<StreamKey, Stream>,
     /// The ids of the streams of a resource that have a state row, in id order (for `find`).
-    pub(crate) index: HashMap<ResourceScope, BTreeSet<String>>,
+    pub(crate) index: FastMap<ResourceScope, BTreeSet<String>>,
     /// Idempotency records by tenant, then command id (nested so a lookup needs no allocation).
-    pub(crate) idempotency: HashMap<String, HashMap<Uuid, IdempotencyRecord>>,
+    pub(crate) idempotency: FastMap<String, FastMap<Uuid, IdempotencyRecord>>,
 }
 
 /// One stream: its events in version order (the event at index `i` has version `i + 1`) and its

@@ -4,7 +4,9 @@
 //! other; the backend's expected-version check still guards against other processes.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, Hash};
+
+use foldhash::fast::RandomState;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -27,7 +29,7 @@ pub(crate) struct CachedStream {
 }
 
 pub(crate) type StreamSlot = Arc<tokio::sync::Mutex<Option<CachedStream>>>;
-type Shard<K, V> = Mutex<HashMap<K, V>>;
+type Shard<K, V> = Mutex<HashMap<K, V, RandomState>>;
 type CommandLock = Arc<tokio::sync::Mutex<()>>;
 
 #[derive(Debug)]
@@ -41,7 +43,7 @@ pub(crate) struct StreamCache {
 impl StreamCache {
     pub(crate) fn new(capacity: usize) -> Self {
         StreamCache {
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             streams: (0..SHARDS).map(|_| Mutex::default()).collect(),
             commands: (0..SHARDS).map(|_| Mutex::default()).collect(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
