@@ -114,16 +114,18 @@ pub fn unhandled_resource(command: &str, resource: &str) -> Error {
     }
 }
 
-/// Applies an action's events to a copy of the state and encodes them.
+/// Applies an action's events to a copy of the state (through the generated transition helper)
+/// and encodes them.
 pub fn outcome<S, E>(
     state: &dyn AnyState,
     resource: &str,
     evt_key: &'static str,
     schema_version: u32,
     events: Vec<E>,
+    apply: fn(&mut S, &E),
 ) -> Result<ActionOutcome, Error>
 where
-    S: State + Apply<E>,
+    S: State,
     E: Serialize,
 {
     if events.is_empty() {
@@ -132,7 +134,7 @@ where
     let mut next = state_ref::<S>(state, resource)?.clone();
     let mut raw = Vec::with_capacity(events.len());
     for event in &events {
-        next.apply(event);
+        apply(&mut next, event);
         let payload = serde_json::to_value(event).map_err(|e| Error::Decode {
             what: format!("event `{evt_key}`"),
             message: e.to_string(),

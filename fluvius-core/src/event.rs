@@ -80,6 +80,9 @@ pub struct EventMetadata {
     pub correlation_id: Uuid,
     /// The command that caused the event.
     pub causation_id: Uuid,
+    /// What caused the command, as its context said (an event id, another command's id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caused_by: Option<Uuid>,
     /// Business time given by the caller.
     pub time: DateTime<Utc>,
     /// Free-form headers from the context.

@@ -178,7 +178,7 @@ impl StateManager {
             deleted: head.deleted,
             created_at: head.created_at.unwrap_or_default(),
             updated_at: head.updated_at.unwrap_or_default(),
-            updated_by: None,
+            updated_by: head.updated_by,
         })
     }
 

@@ -21,6 +21,8 @@ mod kw {
 pub(crate) struct AggregateArgs {
     pub(crate) resources: Vec<(LitStr, Type)>,
     pub(crate) krate: Option<Path>,
+    /// False when the arguments did not parse: checks that need them stay quiet.
+    pub(crate) parsed: bool,
 }
 
 pub(crate) fn aggregate_args(cx: &Ctxt, args: TokenStream) -> AggregateArgs {
@@ -31,21 +33,49 @@ pub(crate) fn aggregate_args(cx: &Ctxt, args: TokenStream) -> AggregateArgs {
             if resources.is_some() {
                 return Err(meta.error("duplicate `resources(..)` argument"));
             }
-            let mut list = Vec::new();
-            meta.parse_nested_meta(|inner| {
-                let Some(ident) = inner.path.get_ident() else {
-                    return Err(inner.error(
+            let content;
+            syn::parenthesized!(content in meta.input);
+            if content.is_empty() {
+                return Err(meta.error(
+                    "`#[aggregate]` needs at least one resource: `#[aggregate(resources(account = Account))]`",
+                ));
+            }
+            let mut list: Vec<(LitStr, Type)> = Vec::new();
+            while !content.is_empty() {
+                let ident: Ident = content.parse().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "a resource is named by an identifier: write `resources(account = Account)`",
+                    )
+                })?;
+                if content.peek(syn::Token![::]) {
+                    return Err(syn::Error::new(
+                        ident.span(),
                         "a resource is named by an identifier: write `resources(account = Account)`",
                     ));
-                };
-                let ty: Type = inner.value()?.parse()?;
+                }
+                content.parse::<syn::Token![=]>().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        format!(
+                            "resource `{ident}` needs its state type: write `{ident} = StateType`"
+                        ),
+                    )
+                })?;
+                let ty: Type = content.parse()?;
                 let name = LitStr::new(&ident.to_string(), ident.span());
-                if list.iter().any(|(n, _): &(LitStr, Type)| n.value() == name.value()) {
-                    return Err(inner.error(format!("duplicate resource `{}`", name.value())));
+                if list.iter().any(|(n, _)| n.value() == name.value()) {
+                    return Err(syn::Error::new(
+                        ident.span(),
+                        format!("duplicate resource `{ident}`"),
+                    ));
                 }
                 list.push((name, ty));
-                Ok(())
-            })?;
+                if content.is_empty() {
+                    break;
+                }
+                content.parse::<syn::Token![,]>()?;
+            }
             resources = Some(list);
             Ok(())
         } else if meta.path.is_ident(kw::CRATE) {
@@ -57,27 +87,30 @@ pub(crate) fn aggregate_args(cx: &Ctxt, args: TokenStream) -> AggregateArgs {
             ))
         }
     });
-    if let Err(err) = parser.parse2(args) {
-        cx.syn_error(err);
-    }
-    let resources = match resources {
-        Some(list) if list.is_empty() => {
-            cx.syn_error(syn::Error::new(
-                Span::call_site(),
-                "`#[aggregate]` needs at least one resource: `#[aggregate(resources(account = Account))]`",
-            ));
-            list
+    let mut parsed = match parser.parse2(args) {
+        Ok(()) => true,
+        Err(err) => {
+            cx.syn_error(err);
+            false
         }
+    };
+    let resources = match resources {
         Some(list) => list,
+        None if !parsed => Vec::new(),
         None => {
             cx.syn_error(syn::Error::new(
                 Span::call_site(),
                 "`#[aggregate]` needs its resources: `#[aggregate(resources(account = Account))]`",
             ));
+            parsed = false;
             Vec::new()
         }
     };
-    AggregateArgs { resources, krate }
+    AggregateArgs {
+        resources,
+        krate,
+        parsed,
+    }
 }
 
 /// `#[action(evt_key = "...", resources = [...], key = "...", new, delete, schema_version = N, payload = Name)]`.
@@ -89,6 +122,8 @@ pub(crate) struct ActionArgs {
     pub(crate) delete: Option<Span>,
     pub(crate) schema_version: Option<LitInt>,
     pub(crate) payload: Option<Ident>,
+    /// False when the arguments did not parse: "missing argument" errors stay quiet.
+    pub(crate) parsed: bool,
 }
 
 pub(crate) fn action_args(cx: &Ctxt, attr: &syn::Attribute) -> ActionArgs {
@@ -100,15 +135,24 @@ pub(crate) fn action_args(cx: &Ctxt, attr: &syn::Attribute) -> ActionArgs {
         delete: None,
         schema_version: None,
         payload: None,
+        parsed: true,
     };
     if let syn::Meta::Path(_) = attr.meta {
         cx.error_spanned_by(
             attr,
             "`#[action]` needs its event and resources: `#[action(evt_key = \"deposit-made\", resources = [\"account\"])]`",
         );
+        args.parsed = false;
         return args;
     }
     let result = attr.parse_nested_meta(|meta| {
+        let flag = |name: &str| {
+            if meta.input.peek(syn::Token![=]) {
+                Err(meta.error(format!("`{name}` is a flag: write `{name}` without a value")))
+            } else {
+                Ok(meta.path.span())
+            }
+        };
         let duplicate = |name: &str| meta.error(format!("duplicate `{name}` argument"));
         if meta.path.is_ident(kw::EVT_KEY) {
             if args.evt_key.is_some() {
@@ -134,12 +178,12 @@ pub(crate) fn action_args(cx: &Ctxt, attr: &syn::Attribute) -> ActionArgs {
             if args.new.is_some() {
                 return Err(duplicate(kw::NEW));
             }
-            args.new = Some(meta.path.span());
+            args.new = Some(flag(kw::NEW)?);
         } else if meta.path.is_ident(kw::DELETE) {
             if args.delete.is_some() {
                 return Err(duplicate(kw::DELETE));
             }
-            args.delete = Some(meta.path.span());
+            args.delete = Some(flag(kw::DELETE)?);
         } else if meta.path.is_ident(kw::SCHEMA_VERSION) {
             if args.schema_version.is_some() {
                 return Err(duplicate(kw::SCHEMA_VERSION));
@@ -159,6 +203,7 @@ pub(crate) fn action_args(cx: &Ctxt, attr: &syn::Attribute) -> ActionArgs {
     });
     if let Err(err) = result {
         cx.syn_error(err);
+        args.parsed = false;
     }
     args
 }

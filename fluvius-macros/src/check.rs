@@ -83,7 +83,7 @@ pub(crate) fn aggregate(cx: &Ctxt, agg: &Aggregate) {
             ));
         }
         for resource in &action.resources {
-            if agg.resource(&resource.value()).is_none() {
+            if agg.args_parsed && agg.resource(&resource.value()).is_none() {
                 cx.error_spanned_by(
                     resource,
                     format!(
@@ -150,16 +150,13 @@ fn parameters(cx: &Ctxt, agg: &Aggregate, action: &crate::model::Action) {
     let mut contexts = 0;
     for param in &action.params {
         match param {
-            Param::Context => {
+            Param::Context { ty } => {
                 contexts += 1;
                 if contexts == 2 {
-                    cx.error_spanned_by(
-                        method,
-                        format!("action `{method}` takes `&Context` twice"),
-                    );
+                    cx.error_spanned_by(ty, format!("action `{method}` takes `&Context` twice"));
                 }
             }
-            Param::State { ty } => {
+            Param::State { ty } if agg.args_parsed => {
                 states += 1;
                 if states == 2 {
                     cx.error_spanned_by(ty, format!("action `{method}` takes its state twice"));
@@ -199,7 +196,7 @@ fn parameters(cx: &Ctxt, agg: &Aggregate, action: &crate::model::Action) {
                     }
                 }
             }
-            Param::Field { .. } => {}
+            Param::State { .. } | Param::Field { .. } => {}
         }
     }
 }

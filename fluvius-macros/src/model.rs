@@ -14,6 +14,8 @@ pub(crate) struct Aggregate {
     pub(crate) krate: Path,
     pub(crate) resources: Vec<Resource>,
     pub(crate) actions: Vec<Action>,
+    /// False when `#[aggregate(...)]` did not parse: resource checks stay quiet.
+    pub(crate) args_parsed: bool,
 }
 
 /// A resource kind and its state type.
@@ -43,6 +45,8 @@ pub(crate) struct Action {
 pub(crate) struct EventType {
     pub(crate) ty: Type,
     pub(crate) arity: Arity,
+    /// The `Err` type of the action's `Result`.
+    pub(crate) error: Option<Type>,
 }
 
 /// How many events an action returns.
@@ -58,13 +62,17 @@ pub(crate) enum Param {
     /// `&State`: injected.
     State { ty: Type },
     /// `&Context`: injected.
-    Context,
+    Context { ty: Type },
     /// A by-value parameter: a payload field.
     Field { name: Ident, ty: Type },
 }
 
+/// `#[action]`, `#[fluvius::action]` or any path ending in `action`.
 pub(crate) fn is_action_attr(attr: &syn::Attribute) -> bool {
-    attr.path().is_ident("action")
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|segment| segment.ident == "action")
 }
 
 impl Aggregate {
@@ -74,6 +82,7 @@ impl Aggregate {
         item: &syn::ItemImpl,
     ) -> Aggregate {
         let name = type_name(&item.self_ty);
+        let args_parsed = args.parsed;
         let krate = args.krate.unwrap_or_else(|| syn::parse_quote!(::fluvius));
         let resources = args
             .resources
@@ -103,6 +112,7 @@ impl Aggregate {
             krate,
             resources,
             actions,
+            args_parsed,
         }
     }
 
@@ -121,6 +131,7 @@ impl Action {
         let sig = &method.sig;
         let evt_key = match args.evt_key {
             Some(evt_key) => evt_key,
+            None if !args.parsed => return None,
             None => {
                 cx.error_spanned_by(
                     attr,
@@ -131,6 +142,7 @@ impl Action {
         };
         let (resources_span, resources) = match args.resources {
             Some(resources) => resources,
+            None if !args.parsed => return None,
             None => {
                 cx.error_spanned_by(
                     attr,
@@ -204,7 +216,7 @@ impl Param {
             }
             let inner = (*reference.elem).clone();
             return Some(if last_segment_is(&inner, "Context") {
-                Param::Context
+                Param::Context { ty: inner }
             } else {
                 Param::State { ty: inner }
             });
@@ -233,10 +245,15 @@ impl EventType {
             cx.error_spanned_by(&sig.ident, EXPECTED);
             return None;
         };
-        let Some(ok) = generic_args_of(ty, "Result").and_then(|args| args.first().cloned()) else {
+        let Some(args) = generic_args_of(ty, "Result") else {
             cx.error_spanned_by(ty, EXPECTED);
             return None;
         };
+        let Some(ok) = args.first().cloned() else {
+            cx.error_spanned_by(ty, EXPECTED);
+            return None;
+        };
+        let error = args.get(1).cloned();
         if let Type::Tuple(tuple) = &ok
             && tuple.elems.is_empty()
         {
@@ -248,12 +265,17 @@ impl EventType {
         }
         for (wrapper, arity) in [("Option", Arity::Optional), ("Vec", Arity::Many)] {
             if let Some(inner) = generic_args_of(&ok, wrapper).and_then(|a| a.first().cloned()) {
-                return Some(EventType { ty: inner, arity });
+                return Some(EventType {
+                    ty: inner,
+                    arity,
+                    error,
+                });
             }
         }
         Some(EventType {
             ty: ok,
             arity: Arity::One,
+            error,
         })
     }
 }

@@ -1,7 +1,9 @@
-//! Per-stream serialisation inside the process: a keyed lock guarding a cached (version, state).
+//! Per-stream serialisation inside the process: a keyed lock guarding a cached (version, state),
+//! and the queue of commands waiting for it.
 //!
 //! Commands on one stream queue behind its lock, so in one process they never conflict with each
-//! other; the backend's expected-version check still guards against other processes.
+//! other; the backend's expected-version check still guards against other processes. Whoever
+//! holds the lock takes every queued command with it and commits them together (group commit).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
@@ -16,6 +18,8 @@ use uuid::Uuid;
 use crate::backend::StreamKey;
 use crate::state::AnyState;
 
+use super::batch::Pending;
+
 const SHARDS: usize = 64;
 
 /// What the domain knows of a stream's head.
@@ -26,9 +30,35 @@ pub(crate) struct CachedStream {
     pub(crate) deleted: bool,
     pub(crate) created_at: Option<DateTime<Utc>>,
     pub(crate) updated_at: Option<DateTime<Utc>>,
+    pub(crate) updated_by: Option<String>,
 }
 
-pub(crate) type StreamSlot = Arc<tokio::sync::Mutex<Option<CachedStream>>>;
+/// One stream's lock (guarding its cached head) and its queue of waiting commands.
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    pub(crate) head: tokio::sync::Mutex<Option<CachedStream>>,
+    queue: Mutex<Vec<Arc<Pending>>>,
+}
+
+impl Slot {
+    pub(crate) fn enqueue(&self, pending: &Arc<Pending>) {
+        self.queue.lock().push(pending.clone());
+    }
+
+    /// Removes a command that gave up waiting before anyone took it.
+    pub(crate) fn withdraw(&self, pending: &Arc<Pending>) {
+        self.queue.lock().retain(|p| !Arc::ptr_eq(p, pending));
+    }
+
+    /// Takes up to `max` waiting commands, oldest first.
+    pub(crate) fn drain(&self, max: usize) -> Vec<Arc<Pending>> {
+        let mut queue = self.queue.lock();
+        let n = queue.len().min(max);
+        queue.drain(..n).collect()
+    }
+}
+
+pub(crate) type StreamSlot = Arc<Slot>;
 type Shard<K, V> = Mutex<HashMap<K, V, RandomState>>;
 type CommandLock = Arc<tokio::sync::Mutex<()>>;
 

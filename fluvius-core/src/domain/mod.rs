@@ -1,7 +1,9 @@
 //! The domain: a namespace, its aggregates and resources, a backend, and the command pipeline.
 
+mod batch;
 mod builder;
 mod cache;
+mod head;
 mod idempotency;
 mod process;
 
@@ -22,7 +24,7 @@ use crate::statemgr::StateManager;
 
 pub use builder::DomainBuilder;
 use cache::StreamCache;
-pub(crate) use process::{empty_head, fold_onto};
+pub(crate) use head::{empty_head, fold_onto};
 
 /// A bounded context: its namespace, aggregates, resources and the backend they live in.
 ///

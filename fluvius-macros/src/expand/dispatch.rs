@@ -40,7 +40,7 @@ fn arm(agg: &Aggregate, index: usize, action: &Action) -> TokenStream {
     let mut prelude = Vec::new();
     let args = action.params.iter().map(|param| match param {
         Param::Field { name, .. } => quote!(__payload.#name),
-        Param::Context => quote!(call.context),
+        Param::Context { .. } => quote!(call.context),
         Param::State { ty } => {
             prelude.push(quote! {
                 let __state = #krate::__private::state_ref::<#ty>(call.state, &call.root.resource)?;
@@ -54,15 +54,21 @@ fn arm(agg: &Aggregate, index: usize, action: &Action) -> TokenStream {
         Arity::Optional => quote!(__value.into_iter().collect::<::std::vec::Vec<_>>()),
         Arity::Many => quote!(__value),
     };
-    let span = event.span();
+    let self_ty = &agg.self_ty;
     let outcomes = action.resources.iter().filter_map(|name| {
         let resource = agg.resource(&name.value())?;
         let state = &resource.state;
-        let outcome = quote_spanned!(span=> #krate::__private::outcome::<#state, #event>);
+        let transition = super::transition_name(index, &name.value());
         Some(quote! {
-            #name => #outcome(call.state, #name, #evt_key, #version, __events),
+            #name => #krate::__private::outcome::<#state, #event>(
+                call.state, #name, #evt_key, #version, __events, <#self_ty>::#transition,
+            ),
         })
     });
+    let convert = match &action.event.error {
+        Some(error) => quote_spanned!(error.span()=> #krate::__private::action_error(__err)),
+        None => quote!(#krate::__private::action_error(__err)),
+    };
     quote! {
         #index => {
             #[allow(unused_mut, unused_variables)]
@@ -71,7 +77,7 @@ fn arm(agg: &Aggregate, index: usize, action: &Action) -> TokenStream {
             let __events = match Self::#method(self, #(#args),*).await {
                 ::std::result::Result::Ok(__value) => #events,
                 ::std::result::Result::Err(__err) => {
-                    return ::std::result::Result::Err(#krate::__private::action_error(__err));
+                    return ::std::result::Result::Err(#convert);
                 }
             };
             match call.root.resource.as_str() {

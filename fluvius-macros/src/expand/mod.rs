@@ -5,7 +5,7 @@ mod payload;
 mod resources;
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{ToTokens, quote};
 
 use crate::ctxt::Ctxt;
 use crate::model::{Aggregate, is_action_attr};
@@ -70,8 +70,11 @@ fn generate(agg: &Aggregate) -> TokenStream {
         .iter()
         .map(|a| payload::action_descriptor(agg, a));
     let dispatch = dispatch::handle(agg);
+    let transitions = transitions(agg);
     quote! {
         #(#payloads)*
+
+        #transitions
 
         impl #krate::__private::Aggregate for #self_ty {
             fn descriptor() -> #krate::__private::AggregateDescriptor {
@@ -86,6 +89,64 @@ fn generate(agg: &Aggregate) -> TokenStream {
             #dispatch
         }
     }
+}
+
+/// The name of the helper that applies action `index`'s event to `resource`'s state.
+pub(crate) fn transition_name(index: usize, resource: &str) -> syn::Ident {
+    quote::format_ident!("__fluvius_transition_{}_{}", index, resource)
+}
+
+/// One helper per (action, resource) calling `Apply::apply`: the single place the transition
+/// bound is required, spanned at the action's event type so a missing transition is reported
+/// once, at the action.
+fn transitions(agg: &Aggregate) -> TokenStream {
+    let krate = &agg.krate;
+    let self_ty = &agg.self_ty;
+    let mut helpers = Vec::new();
+    for (index, action) in agg.actions.iter().enumerate() {
+        let event = &action.event.ty;
+        let span = syn::spanned::Spanned::span(event);
+        for name in &action.resources {
+            let Some(resource) = agg.resource(&name.value()) else {
+                continue;
+            };
+            let state = respan(resource.state.to_token_stream(), span);
+            let helper = transition_name(index, &name.value());
+            let call =
+                quote::quote_spanned!(span=> <#state as #krate::__private::Apply<#event>>::apply);
+            helpers.push(quote! {
+                #[doc(hidden)]
+                #[allow(non_snake_case)]
+                fn #helper(state: &mut #state, event: &#event) {
+                    #call(state, event)
+                }
+            });
+        }
+    }
+    quote! {
+        impl #self_ty {
+            #(#helpers)*
+        }
+    }
+}
+
+/// The same tokens, every one of them at `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tree| match tree {
+            proc_macro2::TokenTree::Group(group) => {
+                let mut out =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                out.set_span(span);
+                proc_macro2::TokenTree::Group(out)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
 }
 
 /// What is emitted when the aggregate has errors: enough for the rest of the crate to type-check,

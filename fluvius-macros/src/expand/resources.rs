@@ -3,8 +3,7 @@
 use std::collections::BTreeSet;
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
-use syn::spanned::Spanned;
+use quote::{format_ident, quote};
 
 use crate::model::Aggregate;
 
@@ -20,7 +19,7 @@ pub(super) fn descriptors(agg: &Aggregate) -> TokenStream {
         let mut seen = BTreeSet::new();
         let mut arms = Vec::new();
         let mut handled = Vec::new();
-        for action in &agg.actions {
+        for (index, action) in agg.actions.iter().enumerate() {
             if !action.resources.iter().any(|r| r.value() == name.value()) {
                 continue;
             }
@@ -31,8 +30,9 @@ pub(super) fn descriptors(agg: &Aggregate) -> TokenStream {
             let event = &action.event.ty;
             let version = action.schema_version;
             let deletes = action.deletes;
-            let transition =
-                quote_spanned!(event.span()=> <#state as #krate::__private::Apply<#event>>::apply);
+            let self_ty = &agg.self_ty;
+            let helper = super::transition_name(index, &name.value());
+            let transition = quote!(<#self_ty>::#helper);
             arms.push(quote! {
                 #evt_key => {
                     let __event: #event = #krate::__private::decode_event(evt_key, schema_version, #version, payload)?;

@@ -1,0 +1,108 @@
+//! The conformance cases, one module per topic. Each case is a
+//! `pub async fn(Arc<dyn Backend>)` that drives the [test domain](crate::domain) through the
+//! public `Domain` API and panics on the first broken promise.
+//!
+//! Every case expects a fresh, empty store: it reads the global log and asserts exact counts.
+//! [`__with_cases!`](crate::__with_cases) is the one list of cases: [`CASES`](crate::CASES) and
+//! [`conformance_tests!`](crate::conformance_tests) are both generated from it, so a case added
+//! here and to that list runs everywhere.
+
+pub mod command_errors;
+pub mod concurrency;
+pub mod deletion;
+pub mod envelope;
+pub mod events;
+mod fixtures;
+pub mod idempotency;
+pub mod log;
+pub mod query_filters;
+pub mod query_pages;
+pub mod query_values;
+pub mod read_errors;
+pub mod replay;
+pub mod root_errors;
+pub mod tenancy;
+pub mod time_travel;
+
+/// Calls `$crate::$callback!` with the arguments given and then the list of every case, grouped
+/// by module: `module { case, case, .. } module { .. }`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_cases {
+    ($callback:ident ! ($($args:tt)*)) => {
+        $crate::$callback! {
+            ($($args)*)
+            envelope {
+                envelope_fields,
+            }
+            log {
+                read_all_in_position_order,
+                record_bookkeeping,
+            }
+            command_errors {
+                validation_errors,
+                rule_broken,
+                routing_errors,
+            }
+            root_errors {
+                create_existing_root,
+                act_on_missing_root,
+                expect_version_mismatch,
+            }
+            read_errors {
+                wrong_state_type,
+                invalid_queries,
+                time_travel_errors,
+                missing_tenant,
+            }
+            concurrency {
+                concurrent_deposits_one_domain,
+                two_domains_race,
+                stale_cache_retries,
+                expect_version_across_domains,
+            }
+            idempotency {
+                repeat_returns_first_response,
+                same_id_other_command,
+                id_scoped_by_tenant,
+                generated_id_repeat,
+                concurrent_duplicates,
+                noop_with_id,
+                purge_idempotency,
+            }
+            replay {
+                replay_equals_stored_state,
+                cold_domain_reads_same,
+            }
+            time_travel {
+                fetch_at_each_version,
+                fetch_at_time,
+                recorded_at_never_decreases,
+            }
+            query_filters {
+                filter_operators,
+                filter_negation,
+                filter_composition,
+            }
+            query_values {
+                filter_values,
+                find_as_json,
+            }
+            query_pages {
+                sort_orders,
+                pagination,
+            }
+            deletion {
+                soft_delete,
+            }
+            events {
+                zero_events,
+                many_events,
+                typed_and_json_agree,
+            }
+            tenancy {
+                tenant_walls,
+            }
+        }
+    };
+}

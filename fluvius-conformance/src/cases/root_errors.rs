@@ -1,0 +1,122 @@
+//! Rejected commands, part two: the root's existence and version. Creating an existing root,
+//! acting on a missing one and a mismatched `expect_version` say why and write nothing.
+
+use std::sync::Arc;
+
+use fluvius_core::{Backend, Error};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::domain;
+use crate::support::{
+    self, account, assert_log_unchanged, assert_no_record, command, expect_err, fails, global_log,
+    open_account,
+};
+
+/// Creating a root that exists is `AlreadyExists`, from a warm domain and from another one whose
+/// cache believes the root does not exist yet.
+pub async fn create_existing_root(backend: Arc<dyn Backend>) {
+    let first = domain::domain(backend.clone());
+    let second = domain::domain(backend.clone());
+    let exists = Error::AlreadyExists {
+        resource: "account".into(),
+        id: "dup".into(),
+    };
+    // `second` looks at the root before it exists, so it caches "no stream".
+    let early = fails(
+        &second,
+        command(&second, "deposit", json!({"amount": 1}), ("account", "dup")),
+    )
+    .await;
+    assert!(early.is_not_found(), "deposit before creation: {early:?}");
+
+    open_account(&first, "dup", "first", 1).await;
+    let before = global_log(&backend).await;
+    let again = json!({"owner": "second", "initial": 2, "tags": []});
+    let err = fails(
+        &first,
+        command(&first, "open-account", again.clone(), ("account", "dup")),
+    )
+    .await;
+    assert_eq!(err, exists, "same domain");
+    let err = fails(
+        &second,
+        command(&second, "open-account", again, ("account", "dup")),
+    )
+    .await;
+    assert_eq!(err, exists, "other domain with a stale cache");
+
+    assert_log_unchanged(&backend, &before, "creating an existing root").await;
+    let state = account(&first, "dup").await;
+    assert_eq!((state.owner.as_str(), state.balance), ("first", 1));
+}
+
+/// Acting on a root that does not exist is `NotFound` and creates nothing.
+pub async fn act_on_missing_root(backend: Arc<dyn Backend>) {
+    let domain = domain::domain(backend.clone());
+    let before = global_log(&backend).await;
+    let id = Uuid::now_v7();
+    let cmd = command(
+        &domain,
+        "deposit",
+        json!({"amount": 5}),
+        ("account", "ghost"),
+    )
+    .with_id(id);
+    let err = fails(&domain, cmd).await;
+    assert_eq!(
+        err,
+        Error::NotFound {
+            resource: "account".into(),
+            id: "ghost".into()
+        }
+    );
+    assert_no_record(&backend, "", id, "missing root").await;
+    assert_log_unchanged(&backend, &before, "acting on a missing root").await;
+    let fetched = domain.statemgr().fetch_json("account", "ghost").await;
+    assert!(expect_err(fetched, "ghost stays missing").is_not_found());
+    let history = domain.statemgr().history("account", "ghost").await;
+    assert!(expect_err(history, "ghost has no history").is_not_found());
+}
+
+/// `expect_version` that does not match the head fails at once with both versions, and writes
+/// nothing; the matching one succeeds.
+pub async fn expect_version_mismatch(backend: Arc<dyn Backend>) {
+    let domain = domain::domain(backend.clone());
+    open_account(&domain, "ev-1", "eve", 0).await;
+    support::deposit(&domain, "ev-1", 1).await;
+    let before = global_log(&backend).await;
+
+    for stale in [0, 1, 3] {
+        let cmd = command(
+            &domain,
+            "deposit",
+            json!({"amount": 10}),
+            ("account", "ev-1"),
+        )
+        .expect_version(stale);
+        let err = fails(&domain, cmd).await;
+        assert_eq!(
+            err,
+            Error::VersionConflict {
+                resource: "account".into(),
+                id: "ev-1".into(),
+                expected: stale,
+                actual: 2
+            },
+            "expect_version({stale})"
+        );
+    }
+    assert_log_unchanged(&backend, &before, "expect_version mismatch").await;
+
+    let cmd = command(
+        &domain,
+        "deposit",
+        json!({"amount": 10}),
+        ("account", "ev-1"),
+    )
+    .expect_version(2);
+    let response = support::ok(&domain, cmd).await;
+    assert_eq!(response.version, 3);
+    assert_eq!(account(&domain, "ev-1").await.balance, 11);
+}

@@ -1,0 +1,176 @@
+//! Helpers the cases share: fixed instants, running commands that must succeed or fail, reading
+//! the global log, and checking that a rejected command wrote nothing.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use fluvius_core::{
+    Backend, Command, Context, Domain, Error, EventEnvelope, IntoTarget, ManualClock, Response,
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::domain::{self, Account};
+
+/// A fixed instant with whole seconds (every backend stores it exactly): 2024-01-01T00:00:00Z.
+pub fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_704_067_200, 0).expect("2024-01-01 is a valid instant")
+}
+
+/// `t0()` plus some seconds.
+pub fn t(seconds: i64) -> DateTime<Utc> {
+    t0() + Duration::seconds(seconds)
+}
+
+/// A manual clock standing at `t0()`.
+pub fn clock() -> ManualClock {
+    ManualClock::new(t0())
+}
+
+/// A context at a whole-second business time, so stored times compare exactly on every backend.
+pub fn ctx() -> Context {
+    Context::new().time(t0())
+}
+
+/// A context for a tenant.
+pub fn tenant(name: &str) -> Context {
+    ctx().tenant(name)
+}
+
+/// Builds a JSON command; panics if the domain refuses to build it.
+pub fn command(domain: &Domain, key: &str, payload: Value, target: impl IntoTarget) -> Command {
+    domain
+        .create_command(key, payload, target)
+        .unwrap_or_else(|err| panic!("building command `{key}` failed: {err}"))
+        .with_context(ctx())
+}
+
+/// Runs a command that must succeed.
+pub async fn ok(domain: &Domain, command: Command) -> Response {
+    let what = format!("{} on {}", command.key(), command.root());
+    domain
+        .process_command(command)
+        .await
+        .unwrap_or_else(|err| panic!("command {what} failed: {err}"))
+}
+
+/// Builds and runs a JSON command that must succeed.
+pub async fn run(domain: &Domain, key: &str, payload: Value, target: impl IntoTarget) -> Response {
+    ok(domain, command(domain, key, payload, target)).await
+}
+
+/// Runs a command that must fail, and returns its error.
+pub async fn fails(domain: &Domain, command: Command) -> Error {
+    let what = format!("{} on {}", command.key(), command.root());
+    match domain.process_command(command).await {
+        Ok(response) => panic!(
+            "command {what} should have failed, got version {}",
+            response.version
+        ),
+        Err(err) => err,
+    }
+}
+
+/// Opens an account with a known identifier and no tags.
+pub async fn open_account(domain: &Domain, id: &str, owner: &str, initial: i64) -> Response {
+    let payload = json!({"owner": owner, "initial": initial, "tags": []});
+    run(domain, "open-account", payload, ("account", id)).await
+}
+
+/// Deposits into an account.
+pub async fn deposit(domain: &Domain, id: &str, amount: i64) -> Response {
+    run(
+        domain,
+        "deposit",
+        json!({"amount": amount}),
+        ("account", id),
+    )
+    .await
+}
+
+/// The current state of an account, which must exist.
+pub async fn account(domain: &Domain, id: &str) -> Account {
+    domain
+        .statemgr()
+        .fetch::<Account>("account", id)
+        .await
+        .unwrap_or_else(|err| panic!("fetching account `{id}` failed: {err}"))
+}
+
+/// The head version of a root as the state store reports it (deleted roots included).
+pub async fn version(domain: &Domain, context: &Context, resource: &str, id: &str) -> u64 {
+    domain
+        .statemgr_for(context)
+        .with_deleted()
+        .fetch_record::<Value>(resource, id)
+        .await
+        .unwrap_or_else(|err| panic!("fetching {resource} `{id}` failed: {err}"))
+        .version
+}
+
+/// The whole global log, read in pages through [`Backend::read_all`].
+pub async fn global_log(backend: &Arc<dyn Backend>) -> Vec<EventEnvelope> {
+    let mut log: Vec<EventEnvelope> = Vec::new();
+    loop {
+        let after = log.last().map_or(0, |e| e.position);
+        let page = backend
+            .read_all(after, 500)
+            .await
+            .unwrap_or_else(|err| panic!("read_all after {after} failed: {err}"));
+        if page.is_empty() {
+            return log;
+        }
+        log.extend(page);
+    }
+}
+
+/// Asserts that the global log is exactly `before`: the step wrote no event.
+pub async fn assert_log_unchanged(
+    backend: &Arc<dyn Backend>,
+    before: &[EventEnvelope],
+    step: &str,
+) {
+    let after = global_log(backend).await;
+    assert_eq!(
+        after.len(),
+        before.len(),
+        "{step}: the global log grew from {} to {} events, but the command should have written nothing",
+        before.len(),
+        after.len()
+    );
+    assert_eq!(after, before, "{step}: the global log changed");
+}
+
+/// Asserts that no idempotency record exists for a command id (rejections record nothing).
+pub async fn assert_no_record(backend: &Arc<dyn Backend>, tenant: &str, id: Uuid, step: &str) {
+    let record = backend
+        .idempotency(tenant, id)
+        .await
+        .unwrap_or_else(|err| panic!("{step}: reading idempotency record failed: {err}"));
+    assert!(
+        record.is_none(),
+        "{step}: a rejected command left an idempotency record: {record:?}"
+    );
+}
+
+/// Asserts a value is an error of the expected kind and returns it for closer checks.
+pub fn expect_err<T: std::fmt::Debug>(result: Result<T, Error>, step: &str) -> Error {
+    match result {
+        Ok(value) => panic!("{step}: expected an error, got {value:?}"),
+        Err(err) => err,
+    }
+}
+
+/// The test domain with a manual clock, returned together.
+pub fn clocked(backend: &Arc<dyn Backend>) -> (Domain, ManualClock) {
+    let clock = clock();
+    (
+        domain::domain_with_clock(backend.clone(), clock.clone()),
+        clock,
+    )
+}
+
+/// The identifiers of a page of records.
+pub fn ids<T>(found: &fluvius_core::Found<T>) -> Vec<String> {
+    found.items.iter().map(|record| record.id.clone()).collect()
+}

@@ -1,0 +1,204 @@
+//! The suite can fail: run against deliberately broken wrappers of the in-memory backend, the
+//! cases that guard each broken promise must panic.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use fluvius_core::filter::Filter;
+use fluvius_core::{
+    Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, ExpectedVersion,
+    IdempotencyRecord, StatePage, StateQuery, StoreError, StoredState, StreamKey, StreamRange,
+};
+use fluvius_memory::MemBackend;
+use uuid::Uuid;
+
+/// What a mutant gets wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flaw {
+    /// Commits without checking the expected version.
+    NoVersionCheck,
+    /// Never records nor finds idempotency records.
+    NoIdempotency,
+    /// Puts every tenant's data in one partition.
+    TenantBlind,
+    /// Returns every row of a query, whatever the filter.
+    IgnoresFilters,
+    /// Reads whole streams whatever the range asked for.
+    IgnoresRanges,
+}
+
+#[derive(Debug)]
+struct Mutant {
+    inner: MemBackend,
+    flaw: Flaw,
+}
+
+impl Mutant {
+    fn key(&self, key: &StreamKey) -> StreamKey {
+        let mut key = key.clone();
+        if self.flaw == Flaw::TenantBlind {
+            key.tenant.clear();
+        }
+        key
+    }
+}
+
+impl Backend for Mutant {
+    fn name(&self) -> &'static str {
+        "mutant"
+    }
+
+    fn commit(&self, mut batch: CommitBatch) -> BoxFuture<'_, Result<CommitReceipt, StoreError>> {
+        for write in &mut batch.streams {
+            match self.flaw {
+                Flaw::NoVersionCheck => write.expected = ExpectedVersion::Any,
+                Flaw::NoIdempotency => write.idempotency.clear(),
+                Flaw::TenantBlind => {
+                    write.key.tenant.clear();
+                    write.events.iter_mut().for_each(|e| e.tenant.clear());
+                    write.idempotency.iter_mut().for_each(|r| r.tenant.clear());
+                }
+                Flaw::IgnoresFilters | Flaw::IgnoresRanges => {}
+            }
+        }
+        self.inner.commit(batch)
+    }
+
+    fn load_state<'a>(
+        &'a self,
+        key: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<StoredState>, StoreError>> {
+        let key = self.key(key);
+        Box::pin(async move { self.inner.load_state(&key).await })
+    }
+
+    fn read_stream<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        range: StreamRange,
+    ) -> BoxFuture<'a, Result<Vec<EventEnvelope>, StoreError>> {
+        let key = self.key(key);
+        let range = match self.flaw {
+            Flaw::IgnoresRanges => StreamRange::all(),
+            _ => range,
+        };
+        Box::pin(async move { self.inner.read_stream(&key, range).await })
+    }
+
+    fn read_all(
+        &self,
+        after_position: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<EventEnvelope>, StoreError>> {
+        self.inner.read_all(after_position, limit)
+    }
+
+    fn find<'a>(&'a self, query: &'a StateQuery) -> BoxFuture<'a, Result<StatePage, StoreError>> {
+        let mut query = query.clone();
+        match self.flaw {
+            Flaw::TenantBlind => query.tenant.clear(),
+            Flaw::IgnoresFilters => query.filter = Filter::All,
+            _ => {}
+        }
+        Box::pin(async move { self.inner.find(&query).await })
+    }
+
+    fn idempotency<'a>(
+        &'a self,
+        tenant: &'a str,
+        command_id: Uuid,
+    ) -> BoxFuture<'a, Result<Option<IdempotencyRecord>, StoreError>> {
+        match self.flaw {
+            Flaw::NoIdempotency => Box::pin(async { Ok(None) }),
+            Flaw::TenantBlind => self.inner.idempotency("", command_id),
+            _ => self.inner.idempotency(tenant, command_id),
+        }
+    }
+
+    fn purge_idempotency(&self, before: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.inner.purge_idempotency(before)
+    }
+}
+
+/// The names of the cases that fail against a mutant.
+async fn failing(flaw: Flaw) -> BTreeSet<String> {
+    let mut failed = BTreeSet::new();
+    for case in fluvius_conformance::CASES {
+        let backend: Arc<dyn Backend> = Arc::new(Mutant {
+            inner: MemBackend::new(),
+            flaw,
+        });
+        let run = tokio::spawn((case.run)(backend));
+        let passed = matches!(
+            tokio::time::timeout(Duration::from_secs(60), run).await,
+            Ok(Ok(()))
+        );
+        if !passed {
+            failed.insert(format!("{}::{}", case.module, case.name));
+        }
+    }
+    failed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_broken_promise_is_caught() {
+    let expectations: [(Flaw, &[&str]); 5] = [
+        (
+            Flaw::NoVersionCheck,
+            &[
+                "concurrency::two_domains_race",
+                "concurrency::stale_cache_retries",
+                "root_errors::create_existing_root",
+            ],
+        ),
+        (
+            Flaw::NoIdempotency,
+            &[
+                "idempotency::repeat_returns_first_response",
+                "idempotency::same_id_other_command",
+                "idempotency::generated_id_repeat",
+                "idempotency::concurrent_duplicates",
+                "idempotency::noop_with_id",
+                "idempotency::purge_idempotency",
+            ],
+        ),
+        (
+            Flaw::TenantBlind,
+            &["tenancy::tenant_walls", "idempotency::id_scoped_by_tenant"],
+        ),
+        (
+            Flaw::IgnoresFilters,
+            &[
+                "query_filters::filter_operators",
+                "query_filters::filter_negation",
+                "query_filters::filter_composition",
+                "query_values::filter_values",
+                "query_values::find_as_json",
+            ],
+        ),
+        (
+            Flaw::IgnoresRanges,
+            &[
+                "time_travel::fetch_at_each_version",
+                "time_travel::fetch_at_time",
+                "idempotency::repeat_returns_first_response",
+            ],
+        ),
+    ];
+    // The failing cases' panic messages are expected here; keep the output readable.
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut results = Vec::new();
+    for (flaw, _) in &expectations {
+        results.push(failing(*flaw).await);
+    }
+    drop(std::panic::take_hook());
+    for ((flaw, expected), failed) in expectations.iter().zip(results) {
+        let missed: Vec<_> = expected.iter().filter(|c| !failed.contains(**c)).collect();
+        assert!(
+            missed.is_empty(),
+            "{flaw:?}: these cases passed against a broken backend: {missed:?} (failed: {failed:?})"
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! The head of a stream as the domain knows it: loading it, catching up after a conflict, folding.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::aggregate::ResourceDescriptor;
+use crate::backend::{StateDoc, StreamKey, StreamRange};
+use crate::error::Error;
+use crate::event::EventEnvelope;
+use crate::state::AnyState;
+
+use super::DomainInner;
+use super::cache::CachedStream;
+
+impl DomainInner {
+    /// `recorded_at` never decreases within a stream, whatever the clock says.
+    pub(crate) fn recorded_at(&self, last: Option<DateTime<Utc>>) -> DateTime<Utc> {
+        let now = self.clock.now();
+        match last {
+            Some(last) if last > now => last,
+            _ => now,
+        }
+    }
+
+    /// The head of a stream from the store: its state row, or a fold of its events when the row
+    /// cannot be decoded (a snapshot is a cache, never the truth).
+    pub(crate) async fn load(
+        &self,
+        key: &StreamKey,
+        resource: &ResourceDescriptor,
+    ) -> Result<CachedStream, Error> {
+        let Some(stored) = self.backend.load_state(key).await? else {
+            return Ok(empty_head(resource));
+        };
+        let state: Option<Arc<dyn AnyState>> = match stored.state {
+            StateDoc::Typed(state) if state.as_any().type_id() == (resource.state_type)() => {
+                Some(state)
+            }
+            other => other
+                .to_json()
+                .ok()
+                .and_then(|json| (resource.decode_state)(json).ok())
+                .map(Arc::from),
+        };
+        match state {
+            Some(state) => Ok(CachedStream {
+                version: stored.version,
+                state,
+                deleted: stored.deleted,
+                created_at: Some(stored.created_at),
+                updated_at: Some(stored.updated_at),
+                updated_by: stored.updated_by,
+            }),
+            None => {
+                tracing::debug!(stream = %key, "stored state does not decode, folding events");
+                let events = self.backend.read_stream(key, StreamRange::all()).await?;
+                fold_onto(resource, empty_head(resource), &events)
+            }
+        }
+    }
+
+    /// After a conflict: fold only the events the head has not seen.
+    pub(crate) async fn refresh(
+        &self,
+        key: &StreamKey,
+        resource: &ResourceDescriptor,
+        current: CachedStream,
+    ) -> Result<CachedStream, Error> {
+        let tail = self
+            .backend
+            .read_stream(key, StreamRange::after(current.version))
+            .await?;
+        match tail.first() {
+            Some(first) if first.version == current.version + 1 => {
+                fold_onto(resource, current, &tail)
+            }
+            _ => self.load(key, resource).await,
+        }
+    }
+}
+
+/// The head of a stream that has no events yet.
+pub(crate) fn empty_head(resource: &ResourceDescriptor) -> CachedStream {
+    CachedStream {
+        version: 0,
+        state: Arc::from((resource.default_state)()),
+        deleted: false,
+        created_at: None,
+        updated_at: None,
+        updated_by: None,
+    }
+}
+
+/// Applies events to a head, decoding each through the resource's one event decoder.
+pub(crate) fn fold_onto(
+    resource: &ResourceDescriptor,
+    head: CachedStream,
+    events: &[EventEnvelope],
+) -> Result<CachedStream, Error> {
+    let Some(last) = events.last() else {
+        return Ok(head);
+    };
+    let mut state = head.state.clone_state();
+    let mut deleted = head.deleted;
+    for event in events {
+        deleted |= (resource.apply_event)(
+            state.as_mut(),
+            &event.evt_key,
+            event.schema_version,
+            &event.payload,
+        )?;
+    }
+    Ok(CachedStream {
+        version: last.version,
+        state: Arc::from(state),
+        deleted,
+        created_at: head.created_at.or(events.first().map(|e| e.recorded_at)),
+        updated_at: Some(last.recorded_at),
+        updated_by: last.metadata.user.clone(),
+    })
+}
