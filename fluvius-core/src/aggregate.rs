@@ -35,6 +35,9 @@ pub struct AggregateDescriptor {
     pub resources: Vec<ResourceDescriptor>,
     /// Its actions, indexed by [`ActionCall::action`].
     pub actions: Vec<ActionDescriptor>,
+    /// Bumped by the user when a state type's meaning changes without its schema changing, so
+    /// stored states and snapshots are refolded (`#[aggregate(state_version = N)]`, default 1).
+    pub state_version: u32,
 }
 
 impl AggregateDescriptor {
@@ -48,7 +51,14 @@ impl AggregateDescriptor {
             name,
             resources,
             actions,
+            state_version: 1,
         }
+    }
+
+    /// Sets the state version; used by generated code.
+    pub fn with_state_version(mut self, version: u32) -> Self {
+        self.state_version = version;
+        self
     }
 }
 

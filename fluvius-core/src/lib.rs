@@ -22,13 +22,13 @@ pub use aggregate::{
     ActionCall, ActionDescriptor, ActionOutcome, Aggregate, AggregateDescriptor, ResourceDescriptor,
 };
 pub use backend::{
-    Backend, BoxFuture, CommitBatch, CommitReceipt, ExpectedVersion, IdempotencyRecord, StateDoc,
-    StatePage, StateQuery, StateRow, StateWrite, StoreError, StoredState, StreamKey, StreamRange,
-    StreamWrite,
+    Backend, BoxFuture, CommitBatch, CommitReceipt, ExpectedVersion, IdempotencyRecord, Snapshot,
+    StateDoc, StatePage, StateQuery, StateRow, StateWrite, StoreError, StoredState, StreamKey,
+    StreamRange, StreamWrite,
 };
 pub use command::{AggRoot, Command, CommandPayload, IntoTarget, NewRoot, Payload};
 pub use context::{Clock, Context, ManualClock, SystemClock};
-pub use domain::{Domain, DomainBuilder, DomainStats};
+pub use domain::{Domain, DomainBuilder, DomainStats, ImportEvent, ImportReport};
 pub use error::{DomainError, Error};
 pub use event::{EventEnvelope, EventMetadata, RawEvent};
 pub use response::Response;

@@ -167,7 +167,7 @@ impl StateManager {
         let entry = self.resource::<T>(resource)?;
         let inner = &self.domain.inner;
         let key = inner.stream_key(&self.context.tenant, resource, &id);
-        let head = inner.load(&key, &entry.descriptor).await?;
+        let head = inner.load_from(inner.reader(), &key, entry).await?;
         if head.version == 0 || (head.deleted && !self.include_deleted) {
             return Err(Error::not_found(resource, &id));
         }
@@ -215,37 +215,55 @@ impl StateManager {
         at: At,
     ) -> Result<Arc<dyn AnyState>, Error> {
         let inner = &self.domain.inner;
+        let reader = inner.reader();
         let resource = entry.descriptor.name;
         let key = inner.stream_key(&self.context.tenant, resource, id);
-        let range = match at {
-            At::Version(v) => StreamRange::all().up_to(v),
-            At::Time(t) => StreamRange::all().until(t),
-        };
-        let events = if at == At::Version(0) {
-            Vec::new()
-        } else {
-            inner.backend.read_stream(&key, range).await?
-        };
-        if let At::Version(requested) = at {
-            let reached = events.last().map_or(0, |e| e.version);
-            if requested == 0 || reached < requested {
-                let head = match inner.backend.load_state(&key).await? {
+        let mut range = match at {
+            At::Version(0) => {
+                let head = match reader.load_state(&key).await? {
                     Some(stored) => stored.version,
                     None => return Err(Error::not_found(resource, id)),
                 };
                 return Err(Error::InvalidVersion {
                     resource: resource.to_owned(),
                     id: id.to_owned(),
-                    requested,
+                    requested: 0,
                     head,
                 });
             }
+            At::Version(v) => StreamRange::all().up_to(v),
+            At::Time(t) => StreamRange::all().until(t),
+        };
+        // Start from the latest trustworthy snapshot in range, if the backend keeps them.
+        let mut start = crate::domain::empty_head(&entry.descriptor);
+        if let Some(snapshot) = reader.load_snapshot(&key, range).await?
+            && snapshot.digest == entry.digest
+            && let Ok(state) = (entry.descriptor.decode_state)(snapshot.state)
+        {
+            start.version = snapshot.version;
+            start.state = Arc::from(state);
+            range.after_version = snapshot.version;
         }
-        if events.is_empty() {
+        let events = reader.read_stream(&key, range).await?;
+        let reached = events.last().map_or(start.version, |e| e.version);
+        if let At::Version(requested) = at
+            && reached < requested
+        {
+            let head = match reader.load_state(&key).await? {
+                Some(stored) => stored.version,
+                None => return Err(Error::not_found(resource, id)),
+            };
+            return Err(Error::InvalidVersion {
+                resource: resource.to_owned(),
+                id: id.to_owned(),
+                requested,
+                head,
+            });
+        }
+        if reached == 0 {
             return Err(Error::not_found(resource, id));
         }
-        let empty = crate::domain::empty_head(&entry.descriptor);
-        Ok(crate::domain::fold_onto(&entry.descriptor, empty, &events)?.state)
+        Ok(crate::domain::fold_onto(&entry.descriptor, start, &events)?.state)
     }
 
     /// The events of a root, oldest first, with their metadata: the audit trail.
@@ -263,7 +281,7 @@ impl StateManager {
         let events = self
             .domain
             .inner
-            .backend
+            .reader()
             .read_stream(&key, StreamRange::all())
             .await?;
         if events.is_empty() {
@@ -295,7 +313,7 @@ impl StateManager {
             page,
             include_deleted: self.include_deleted,
         };
-        let found = self.domain.inner.backend.find(&state_query).await?;
+        let found = self.domain.inner.reader().find(&state_query).await?;
         let mut items = Vec::with_capacity(found.rows.len());
         for row in found.rows {
             let stored = row.stored;

@@ -9,6 +9,7 @@ use crate::ctxt::Ctxt;
 mod kw {
     pub(crate) const RESOURCES: &str = "resources";
     pub(crate) const CRATE: &str = "crate";
+    pub(crate) const STATE_VERSION: &str = "state_version";
     pub(crate) const EVT_KEY: &str = "evt_key";
     pub(crate) const KEY: &str = "key";
     pub(crate) const NEW: &str = "new";
@@ -21,6 +22,7 @@ mod kw {
 pub(crate) struct AggregateArgs {
     pub(crate) resources: Vec<(LitStr, Type)>,
     pub(crate) krate: Option<Path>,
+    pub(crate) state_version: u32,
     /// False when the arguments did not parse: checks that need them stay quiet.
     pub(crate) parsed: bool,
 }
@@ -28,6 +30,7 @@ pub(crate) struct AggregateArgs {
 pub(crate) fn aggregate_args(cx: &Ctxt, args: TokenStream) -> AggregateArgs {
     let mut resources: Option<Vec<(LitStr, Type)>> = None;
     let mut krate = None;
+    let mut state_version = 1;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident(kw::RESOURCES) {
             if resources.is_some() {
@@ -81,9 +84,21 @@ pub(crate) fn aggregate_args(cx: &Ctxt, args: TokenStream) -> AggregateArgs {
         } else if meta.path.is_ident(kw::CRATE) {
             krate = Some(meta.value()?.parse::<Path>()?);
             Ok(())
+        } else if meta.path.is_ident(kw::STATE_VERSION) {
+            let lit: LitInt = meta.value()?.parse()?;
+            match lit.base10_parse::<u32>() {
+                Ok(v) if v >= 1 => {
+                    state_version = v;
+                    Ok(())
+                }
+                _ => Err(syn::Error::new(
+                    lit.span(),
+                    "`state_version` must be an integer of at least 1",
+                )),
+            }
         } else {
             Err(meta.error(
-                "unknown `#[aggregate]` argument: expected `resources(name = StateType, ..)` or `crate = path`",
+                "unknown `#[aggregate]` argument: expected `resources(name = StateType, ..)`, `state_version = N` or `crate = path`",
             ))
         }
     });
@@ -109,6 +124,7 @@ pub(crate) fn aggregate_args(cx: &Ctxt, args: TokenStream) -> AggregateArgs {
     AggregateArgs {
         resources,
         krate,
+        state_version,
         parsed,
     }
 }

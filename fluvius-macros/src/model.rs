@@ -12,6 +12,7 @@ pub(crate) struct Aggregate {
     pub(crate) self_ty: Type,
     pub(crate) name: String,
     pub(crate) krate: Path,
+    pub(crate) state_version: u32,
     pub(crate) resources: Vec<Resource>,
     pub(crate) actions: Vec<Action>,
     /// False when `#[aggregate(...)]` did not parse: resource checks stay quiet.
@@ -83,6 +84,7 @@ impl Aggregate {
     ) -> Aggregate {
         let name = type_name(&item.self_ty);
         let args_parsed = args.parsed;
+        let state_version = args.state_version;
         let krate = args.krate.unwrap_or_else(|| syn::parse_quote!(::fluvius));
         let resources = args
             .resources
@@ -110,6 +112,7 @@ impl Aggregate {
             self_ty: (*item.self_ty).clone(),
             name,
             krate,
+            state_version,
             resources,
             actions,
             args_parsed,

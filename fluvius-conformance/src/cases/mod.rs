@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod events;
 mod fixtures;
 pub mod idempotency;
+pub mod import;
 pub mod log;
 pub mod query_filters;
 pub mod query_pages;
@@ -69,6 +70,10 @@ macro_rules! __with_cases {
                 concurrent_duplicates,
                 noop_with_id,
                 purge_idempotency,
+            }
+            import {
+                bulk_import,
+                import_is_all_or_nothing,
             }
             replay {
                 replay_equals_stored_state,

@@ -19,7 +19,7 @@ use crate::event::{EventEnvelope, EventMetadata};
 use crate::response::Response;
 
 use super::cache::CachedStream;
-use super::{ActionEntry, DomainInner};
+use super::{ActionEntry, DomainInner, ResourceEntry};
 
 /// The most commands one commit carries; the rest wait for the next one.
 pub(crate) const MAX_BATCH: usize = 256;
@@ -80,16 +80,17 @@ impl DomainInner {
     pub(crate) async fn run_batch(
         &self,
         key: &StreamKey,
-        resource: &ResourceDescriptor,
+        entry: &ResourceEntry,
         cached: &mut Option<CachedStream>,
         batch: &[Arc<Pending>],
     ) {
+        let resource = &entry.descriptor;
         let mut open: Vec<&Pending> = batch.iter().map(|p| &**p).collect();
         let mut retries = 0;
         while !open.is_empty() {
             let mut start = match cached.take() {
                 Some(head) => head,
-                None => match self.load(key, resource).await {
+                None => match self.load(key, entry).await {
                     Ok(head) => head,
                     Err(err) => return fail_all(&open, &err),
                 },
@@ -101,7 +102,7 @@ impl DomainInner {
                     .expected_version
                     .is_some_and(|v| v > start.version)
             }) {
-                start = match self.refresh(key, resource, start).await {
+                start = match self.refresh(key, entry, start).await {
                     Ok(head) => head,
                     Err(err) => return fail_all(&open, &err),
                 };
@@ -128,7 +129,7 @@ impl DomainInner {
                 *cached = Some(head);
                 return;
             }
-            match self.commit(key, &start, &head, &decided).await {
+            match self.commit(key, entry, &start, &head, &decided).await {
                 Ok(positions) => {
                     let committed = decided.len() as u64;
                     let mut positions = positions.into_iter();
@@ -146,7 +147,7 @@ impl DomainInner {
                 }
                 Err(StoreError::Conflict { actual, .. }) => {
                     tracing::debug!(stream = %key, retries, actual, "version conflict, retrying");
-                    let fresh = match self.refresh(key, resource, start).await {
+                    let fresh = match self.refresh(key, entry, start).await {
                         Ok(head) => head,
                         Err(err) => {
                             let all: Vec<_> = decided.iter().map(|d| d.pending).collect();
@@ -325,6 +326,7 @@ impl DomainInner {
     async fn commit(
         &self,
         key: &StreamKey,
+        entry: &ResourceEntry,
         start: &CachedStream,
         head: &CachedStream,
         decided: &[Decided<'_>],
@@ -339,7 +341,8 @@ impl DomainInner {
             head.created_at.unwrap_or(now),
             now,
             head.updated_by.clone(),
-        );
+        )
+        .with_digest(entry.digest.clone());
         let expected = match start.version {
             0 => ExpectedVersion::NoStream,
             v => ExpectedVersion::Exact(v),

@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::filter::FieldIndex;
 
 use super::cache::StreamCache;
+use super::digest::state_digest;
 use super::{ActionEntry, AggregateEntry, Domain, DomainInner, ResourceEntry};
 
 /// Configures a [`Domain`]. Made by [`Domain::builder`].
@@ -122,6 +123,7 @@ impl DomainBuilder {
             for resource in descriptor.resources {
                 let schema = (resource.schema)();
                 let fields = FieldIndex::from_schema(&schema);
+                let digest = state_digest(&resource, &schema, descriptor.state_version);
                 let name = resource.name;
                 let previous = resources.insert(
                     name,
@@ -129,6 +131,7 @@ impl DomainBuilder {
                         descriptor: resource,
                         fields,
                         schema,
+                        digest,
                     },
                 );
                 if previous.is_some() {

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::aggregate::ResourceDescriptor;
-use crate::backend::{StateDoc, StreamKey, StreamRange};
+use crate::backend::{Backend, StateDoc, StreamKey, StreamRange};
 use crate::error::Error;
 use crate::event::EventEnvelope;
 use crate::state::AnyState;
 
-use super::DomainInner;
 use super::cache::CachedStream;
+use super::{DomainInner, ResourceEntry};
 
 impl DomainInner {
     /// `recorded_at` never decreases within a stream, whatever the clock says.
@@ -28,12 +28,30 @@ impl DomainInner {
     pub(crate) async fn load(
         &self,
         key: &StreamKey,
-        resource: &ResourceDescriptor,
+        entry: &ResourceEntry,
     ) -> Result<CachedStream, Error> {
-        let Some(stored) = self.backend.load_state(key).await? else {
+        self.load_from(self.backend.as_ref(), key, entry).await
+    }
+
+    /// Where the state manager reads: the read replica when the backend has one.
+    pub(crate) fn reader(&self) -> &dyn Backend {
+        self.backend.read_replica().unwrap_or(self.backend.as_ref())
+    }
+
+    /// [`DomainInner::load`] from a given backend (the primary or a read replica).
+    pub(crate) async fn load_from(
+        &self,
+        backend: &dyn Backend,
+        key: &StreamKey,
+        entry: &ResourceEntry,
+    ) -> Result<CachedStream, Error> {
+        let resource = &entry.descriptor;
+        let Some(stored) = backend.load_state(key).await? else {
             return Ok(empty_head(resource));
         };
+        let trusted = stored.digest.is_empty() || stored.digest == entry.digest;
         let state: Option<Arc<dyn AnyState>> = match stored.state {
+            _ if !trusted => None,
             StateDoc::Typed(state) if state.as_any().type_id() == (resource.state_type)() => {
                 Some(state)
             }
@@ -53,8 +71,8 @@ impl DomainInner {
                 updated_by: stored.updated_by,
             }),
             None => {
-                tracing::debug!(stream = %key, "stored state does not decode, folding events");
-                let events = self.backend.read_stream(key, StreamRange::all()).await?;
+                tracing::debug!(stream = %key, "stored state is stale or does not decode, folding events");
+                let events = backend.read_stream(key, StreamRange::all()).await?;
                 fold_onto(resource, empty_head(resource), &events)
             }
         }
@@ -64,7 +82,7 @@ impl DomainInner {
     pub(crate) async fn refresh(
         &self,
         key: &StreamKey,
-        resource: &ResourceDescriptor,
+        entry: &ResourceEntry,
         current: CachedStream,
     ) -> Result<CachedStream, Error> {
         let tail = self
@@ -73,9 +91,9 @@ impl DomainInner {
             .await?;
         match tail.first() {
             Some(first) if first.version == current.version + 1 => {
-                fold_onto(resource, current, &tail)
+                fold_onto(&entry.descriptor, current, &tail)
             }
-            _ => self.load(key, resource).await,
+            _ => self.load(key, entry).await,
         }
     }
 }

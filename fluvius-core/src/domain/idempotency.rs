@@ -1,16 +1,12 @@
 //! Fingerprints of commands with caller-supplied ids, and replaying their recorded answers.
 
-use std::fmt::Write as _;
-
-use serde_json::Value;
-use sha2::{Digest, Sha256};
-
 use crate::backend::{IdempotencyRecord, StreamKey, StreamRange};
 use crate::command::Command;
 use crate::error::Error;
 use crate::response::Response;
 
 use super::DomainInner;
+use super::digest::{canonical, sha256_hex};
 
 /// SHA-256 over the command key, the root (`:new` for generated identifiers) and the payload
 /// written as canonical JSON (object keys sorted).
@@ -27,42 +23,7 @@ pub(crate) fn fingerprint(command: &Command) -> Result<String, Error> {
     });
     text.push('\n');
     canonical(&command.payload.to_json()?, &mut text);
-    let digest = Sha256::digest(text.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    Ok(hex)
-}
-
-fn canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<_> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                canonical(&map[key], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
+    Ok(sha256_hex(&text))
 }
 
 impl DomainInner {

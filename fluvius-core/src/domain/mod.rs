@@ -3,8 +3,10 @@
 mod batch;
 mod builder;
 mod cache;
+mod digest;
 mod head;
 mod idempotency;
+mod import;
 mod process;
 
 use std::collections::HashMap;
@@ -25,6 +27,7 @@ use crate::statemgr::StateManager;
 pub use builder::DomainBuilder;
 use cache::StreamCache;
 pub(crate) use head::{empty_head, fold_onto};
+pub use import::{ImportEvent, ImportReport};
 
 /// A bounded context: its namespace, aggregates, resources and the backend they live in.
 ///
@@ -83,6 +86,7 @@ pub(crate) struct ResourceEntry {
     pub(crate) descriptor: ResourceDescriptor,
     pub(crate) fields: FieldIndex,
     pub(crate) schema: Value,
+    pub(crate) digest: String,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +147,11 @@ impl Domain {
             .collect();
         resources.sort_by_key(|r| r.name);
         resources
+    }
+
+    /// The digest stored with a resource's state (see [`StateWrite::digest`](crate::StateWrite)).
+    pub fn state_digest(&self, resource: &str) -> Result<&str, Error> {
+        Ok(&self.inner.resource(resource)?.digest)
     }
 
     /// The JSON schema of a resource's state.

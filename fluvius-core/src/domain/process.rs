@@ -52,7 +52,7 @@ impl DomainInner {
             &command.root.resource,
             &command.root.id,
         );
-        let resource = &self.resource(&command.root.resource)?.descriptor;
+        let entry = self.resource(&command.root.resource)?;
         let slot = self.cache.slot(&key);
         let pending = Arc::new(Pending::new(command, action, fp));
         let mut queued = Queued::new(&slot, &pending);
@@ -68,7 +68,7 @@ impl DomainInner {
             head: &mut head,
             done: false,
         };
-        self.run_batch(&key, resource, leading.head, leading.batch)
+        self.run_batch(&key, entry, leading.head, leading.batch)
             .await;
         leading.done = true;
         drop(leading);

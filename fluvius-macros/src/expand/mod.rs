@@ -71,6 +71,7 @@ fn generate(agg: &Aggregate) -> TokenStream {
         .map(|a| payload::action_descriptor(agg, a));
     let dispatch = dispatch::handle(agg);
     let transitions = transitions(agg);
+    let state_version = agg.state_version;
     quote! {
         #(#payloads)*
 
@@ -84,6 +85,7 @@ fn generate(agg: &Aggregate) -> TokenStream {
                     __fluvius_resources,
                     ::std::vec![#(#actions),*],
                 )
+                .with_state_version(#state_version)
             }
 
             #dispatch
