@@ -18,7 +18,7 @@
 //! `Arc<dyn Backend>`. It stamps one test per case, named `<topic>::<case>`, each on a
 //! multi-threaded tokio runtime with 4 workers, each evaluating the expression anew:
 //!
-//! ```ignore
+//! ```
 //! // fluvius-memory/tests/conformance.rs
 //! fluvius_conformance::conformance_tests!(async {
 //!     std::sync::Arc::new(fluvius_memory::MemBackend::new()) as std::sync::Arc<dyn fluvius_core::Backend>
@@ -28,7 +28,7 @@
 //! A database backend creates a throw-away database per test in the expression (it may call
 //! functions of the test file, which the stamped modules import with `use super::*`):
 //!
-//! ```ignore
+//! ```text
 //! fluvius_conformance::conformance_tests!(fresh_database_backend());
 //! ```
 //!
