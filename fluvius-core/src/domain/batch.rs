@@ -30,6 +30,8 @@ pub(crate) struct Pending {
     pub(crate) action: ActionEntry,
     pub(crate) fingerprint: Option<String>,
     result: Mutex<Option<Result<Response, Error>>>,
+    /// Signalled once the command has its answer, so its caller stops waiting for the lock.
+    pub(crate) answered: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Pending {
@@ -47,11 +49,13 @@ impl Pending {
             action,
             fingerprint,
             result: Mutex::new(None),
+            answered: tokio::sync::Notify::new(),
         }
     }
 
     pub(crate) fn resolve(&self, result: Result<Response, Error>) {
         *self.result.lock() = Some(result);
+        self.answered.notify_one();
     }
 
     /// Answers the command unless it already has an answer.
@@ -59,6 +63,7 @@ impl Pending {
         let mut slot = self.result.lock();
         if slot.is_none() {
             *slot = Some(result());
+            self.answered.notify_one();
         }
     }
 

@@ -1,7 +1,10 @@
 //! The command pipeline: route, check, queue behind the stream, and let whoever holds the stream
 //! decide and commit every queued command at once (see `batch`).
 
+use std::pin::pin;
 use std::sync::Arc;
+
+use futures::future::{Either, select};
 
 use crate::backend::StreamKey;
 use crate::command::Command;
@@ -56,7 +59,17 @@ impl DomainInner {
         let slot = self.cache.slot(&key);
         let pending = Arc::new(Pending::new(command, action, fp));
         let mut queued = Queued::new(&slot, &pending);
-        let mut head = slot.head.lock().await;
+        // Wait for the stream's lock, or for the holder of it to answer this command with its
+        // batch, whichever comes first.
+        let lock = pin!(slot.head.lock());
+        let answered = pin!(pending.answered.notified());
+        let mut head = match select(lock, answered).await {
+            Either::Left((head, _)) => head,
+            Either::Right(((), _)) => {
+                queued.armed = false;
+                return unanswered(pending.take_result());
+            }
+        };
         queued.armed = false;
         if let Some(result) = pending.take_result() {
             // A previous holder of the lock committed (or refused) it with its own batch.
@@ -73,12 +86,16 @@ impl DomainInner {
         leading.done = true;
         drop(leading);
         drop(head);
-        pending.take_result().unwrap_or_else(|| {
-            Err(Error::Store(
-                "the command was left unanswered by its stream's queue".into(),
-            ))
-        })
+        unanswered(pending.take_result())
     }
+}
+
+fn unanswered(result: Option<Result<Response, Error>>) -> Result<Response, Error> {
+    result.unwrap_or_else(|| {
+        Err(Error::Store(
+            "the command was left unanswered by its stream's queue".into(),
+        ))
+    })
 }
 
 /// A command in its stream's queue; if its caller stops waiting before anyone takes it, it
