@@ -199,6 +199,17 @@ impl Domain {
         self.process_command(command).await
     }
 
+    /// Builds and runs a typed command in a given context (user, tenant, correlation, time).
+    pub async fn execute_as<P: CommandPayload>(
+        &self,
+        context: &Context,
+        payload: P,
+        target: impl IntoTarget,
+    ) -> Result<Response, Error> {
+        let command = self.command(payload, target)?.with_context(context.clone());
+        self.process_command(command).await
+    }
+
     /// Reads state in a single-tenant domain.
     pub fn statemgr(&self) -> StateManager {
         StateManager::new(self.clone(), Context::new())
