@@ -118,6 +118,8 @@ impl DomainBuilderExt for DomainBuilder {
     }
 }
 
+pub mod guide;
+
 /// Everything a domain module needs: `use fluvius::prelude::*;`.
 pub mod prelude {
     pub use crate::DomainBuilderExt as _;

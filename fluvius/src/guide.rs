@@ -1,0 +1,28 @@
+//! The user guide, rendered from docs/ (its code blocks are doctests).
+
+#[doc = include_str!("../../docs/getting-started.md")]
+pub mod getting_started {}
+
+#[doc = include_str!("../../docs/aggregates.md")]
+pub mod aggregates {}
+
+#[doc = include_str!("../../docs/commands.md")]
+pub mod commands {}
+
+#[doc = include_str!("../../docs/queries.md")]
+pub mod queries {}
+
+#[doc = include_str!("../../docs/time-travel.md")]
+pub mod time_travel {}
+
+#[doc = include_str!("../../docs/testing.md")]
+pub mod testing {}
+
+#[doc = include_str!("../../docs/backends.md")]
+pub mod backends {}
+
+#[doc = include_str!("../../docs/benchmarks.md")]
+pub mod benchmarks {}
+
+#[doc = include_str!("../../docs/decisions.md")]
+pub mod decisions {}
