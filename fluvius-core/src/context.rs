@@ -25,6 +25,13 @@ pub struct Context {
     pub time: DateTime<Utc>,
     /// Free-form headers (request id, client, ...), stored with every event.
     pub headers: BTreeMap<String, String>,
+    /// The id of the command being processed; set by the domain before the action runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_id: Option<Uuid>,
+    /// The root the command targets (with its generated id for creation commands); set by the
+    /// domain before the action runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<crate::command::AggRoot>,
 }
 
 impl Default for Context {
@@ -43,6 +50,8 @@ impl Context {
             causation_id: None,
             time: Utc::now(),
             headers: BTreeMap::new(),
+            command_id: None,
+            root: None,
         }
     }
 

@@ -104,6 +104,16 @@ pub enum Error {
     /// The domain is multi-tenant and the context names no tenant.
     #[error("domain `{0}` is multi-tenant: the context must name a tenant")]
     MissingTenant(String),
+    /// The domain is single-tenant and the context names a tenant.
+    #[error(
+        "domain `{namespace}` is single-tenant: the context names tenant `{tenant}`; build the domain with `.multi_tenant(true)` or leave the tenant empty"
+    )]
+    UnexpectedTenant {
+        /// The domain's namespace.
+        namespace: String,
+        /// The tenant the context named.
+        tenant: String,
+    },
     /// A stored event or state could not be decoded.
     #[error("cannot decode {what}: {message}")]
     Decode {

@@ -48,6 +48,18 @@ impl<A: Aggregate> AggregateTest<A> {
     where
         I: IntoIterator<Item = (&'k str, Value)>,
     {
+        self.given_versioned(
+            resource,
+            events.into_iter().map(|(key, payload)| (key, 1, payload)),
+        )
+    }
+
+    /// Like [`AggregateTest::given`], with each event's schema version:
+    /// `(evt_key, schema_version, payload)`.
+    pub fn given_versioned<'k, I>(&self, resource: &str, events: I) -> Given<'_, A>
+    where
+        I: IntoIterator<Item = (&'k str, u32, Value)>,
+    {
         let resource_descriptor = self
             .descriptor
             .resources
@@ -60,9 +72,14 @@ impl<A: Aggregate> AggregateTest<A> {
                 let mut state = (descriptor.default_state)();
                 let mut deleted = false;
                 let mut result = Ok(());
-                for (evt_key, payload) in events {
+                for (evt_key, schema_version, payload) in events {
                     version += 1;
-                    match (descriptor.apply_event)(state.as_mut(), evt_key, 1, &payload) {
+                    match (descriptor.apply_event)(
+                        state.as_mut(),
+                        evt_key,
+                        schema_version,
+                        &payload,
+                    ) {
                         Ok(d) => deleted |= d,
                         Err(err) => {
                             result = Err(err);
@@ -133,7 +150,10 @@ impl<A: Aggregate> Given<'_, A> {
         if !action.creates && (self.version == 0 || deleted) {
             return Err(Error::not_found(&root.resource, &root.id));
         }
-        let call = ActionCall::new(index, &self.test.context, &root, state.as_ref(), &payload);
+        let mut context = self.test.context.clone();
+        context.command_id = Some(uuid::Uuid::now_v7());
+        context.root = Some(root.clone());
+        let call = ActionCall::new(index, &context, &root, state.as_ref(), &payload);
         let outcome = self.test.aggregate.handle(call).await?;
         Ok(Decision {
             state: outcome.state.unwrap_or(state),

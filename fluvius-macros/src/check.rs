@@ -73,7 +73,7 @@ pub(crate) fn aggregate(cx: &Ctxt, agg: &Aggregate) {
         .collect();
     let mut keys: HashMap<&str, &syn::Ident> = HashMap::new();
     let mut payloads: HashMap<String, &syn::Ident> = HashMap::new();
-    let mut events: HashMap<String, (String, u32, &syn::Ident)> = HashMap::new();
+    let mut events: HashMap<String, (String, u32, bool, &syn::Ident)> = HashMap::new();
     for action in &agg.actions {
         let method = &action.method;
         if action.resources.is_empty() {
@@ -128,7 +128,18 @@ pub(crate) fn aggregate(cx: &Ctxt, agg: &Aggregate) {
         }
         let event = type_key(&action.event.ty);
         match events.get(&evt_key) {
-            Some((ty, version, previous)) if *ty != event || *version != action.schema_version => {
+            Some((_, _, deletes, previous)) if *deletes != action.deletes => {
+                cx.error_spanned_by(
+                    &action.evt_key,
+                    format!(
+                        "`evt_key = \"{evt_key}\"` is emitted by action `{previous}` {} `delete`: actions sharing an event key agree on whether it deletes the root",
+                        if *deletes { "with" } else { "without" }
+                    ),
+                );
+            }
+            Some((ty, version, _, previous))
+                if *ty != event || *version != action.schema_version =>
+            {
                 cx.error_spanned_by(
                     &action.evt_key,
                     format!(
@@ -138,7 +149,10 @@ pub(crate) fn aggregate(cx: &Ctxt, agg: &Aggregate) {
             }
             Some(_) => {}
             None => {
-                events.insert(evt_key, (event, action.schema_version, method));
+                events.insert(
+                    evt_key,
+                    (event, action.schema_version, action.deletes, method),
+                );
             }
         }
     }

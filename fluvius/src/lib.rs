@@ -84,8 +84,9 @@
 pub use fluvius_core::{
     ActionDescriptor, AggRoot, Aggregate, AnyState, Apply, At, Backend, Clock, Command,
     CommandPayload, Context, Domain, DomainBuilder, DomainError, DomainStats, Error, EventEnvelope,
-    EventMetadata, Found, IntoTarget, ManualClock, Query, Record, ResourceDescriptor, Response,
-    State, StateManager, SystemClock, backend, filter, testkit,
+    EventMetadata, Found, ImportEvent, ImportReport, IntoTarget, ManualClock, NewRoot, Query,
+    Record, ResourceDescriptor, Response, State, StateManager, SystemClock, backend, filter,
+    testkit,
 };
 pub use fluvius_macros::{action, aggregate};
 #[cfg(feature = "memory")]

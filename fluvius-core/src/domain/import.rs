@@ -110,6 +110,12 @@ impl Domain {
             if inner.multi_tenant && event.tenant.is_empty() {
                 return Err(Error::MissingTenant(inner.namespace.clone()));
             }
+            if !inner.multi_tenant && !event.tenant.is_empty() {
+                return Err(Error::UnexpectedTenant {
+                    namespace: inner.namespace.clone(),
+                    tenant: event.tenant,
+                });
+            }
             inner.resource(&event.resource)?;
             let key = inner.stream_key(&event.tenant, &event.resource, &event.id);
             let entry = streams.entry(key.clone()).or_default();

@@ -240,6 +240,12 @@ impl DomainInner {
         if self.multi_tenant && context.tenant.is_empty() {
             return Err(Error::MissingTenant(self.namespace.clone()));
         }
+        if !self.multi_tenant && !context.tenant.is_empty() {
+            return Err(Error::UnexpectedTenant {
+                namespace: self.namespace.clone(),
+                tenant: context.tenant.clone(),
+            });
+        }
         Ok(())
     }
 

@@ -26,8 +26,10 @@ impl DomainInner {
         }
     }
 
-    pub(crate) async fn process(&self, command: Command) -> Result<Response, Error> {
+    pub(crate) async fn process(&self, mut command: Command) -> Result<Response, Error> {
         self.check_tenant(&command.context)?;
+        command.context.command_id = Some(command.id);
+        command.context.root = Some(command.root.clone());
         let action = self.route(&command)?.clone();
 
         // Concurrent commands with the same caller id wait for each other; a repeat answers
