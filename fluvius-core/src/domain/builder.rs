@@ -116,8 +116,8 @@ impl DomainBuilder {
                 self.namespace
             )));
         }
-        let mut resources = HashMap::new();
-        let mut actions = HashMap::new();
+        let mut resources = HashMap::default();
+        let mut actions = HashMap::default();
         let mut aggregates = Vec::new();
         for (index, (entry, descriptor)) in self.aggregates.into_iter().enumerate() {
             for resource in descriptor.resources {
