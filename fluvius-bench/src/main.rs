@@ -4,6 +4,8 @@
 //! `--system fluvius` drives the bank domain through `Domain`; `--system plain` does the same work
 //! hand-written against the same backend, as the baseline to compare with.
 
+mod database;
+mod pg_plain;
 mod plain;
 mod report;
 mod workload;
@@ -54,6 +56,8 @@ pub struct Args {
 pub enum BackendKind {
     /// The in-memory backend.
     Memory,
+    /// PostgreSQL at `DATABASE_URL` (a fresh `fluvius_bench` database is created on that server).
+    Postgres,
 }
 
 /// The workload shape.

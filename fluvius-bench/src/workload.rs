@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use example_bank::{Banking, Deposit, OpenAccount};
 use fluvius::prelude::*;
-use fluvius::{Backend, MemBackend};
+use fluvius::{Backend, MemBackend, PgBackend};
 
+use crate::pg_plain::PgPlainBank;
 use crate::plain::PlainBank;
 use crate::report::{Latencies, Report, peak_rss_mb};
 use crate::{Args, BackendKind, System, Workload};
@@ -17,18 +18,35 @@ const OPENING: i64 = 100;
 
 /// Runs the workload the arguments describe.
 pub async fn run(args: &Args) -> Result<Report, String> {
-    let backend: Arc<dyn Backend> = match args.backend {
-        BackendKind::Memory => Arc::new(MemBackend::new()),
-    };
-    let driver = match args.system {
-        System::Fluvius => Driver::Fluvius(
-            Domain::builder("banking")
-                .aggregate(Banking)
-                .shared_backend(backend.clone())
-                .build()
-                .map_err(|e| e.to_string())?,
-        ),
-        System::Plain => Driver::Plain(Arc::new(PlainBank::new(backend.clone()))),
+    let connections = u32::try_from(args.concurrency)
+        .unwrap_or(u32::MAX)
+        .clamp(1, 64);
+    let (backend_name, driver) = match (args.backend, args.system) {
+        (BackendKind::Memory, system) => {
+            let backend: Arc<dyn Backend> = Arc::new(MemBackend::new());
+            let driver = match system {
+                System::Fluvius => Driver::Fluvius(fluvius_domain(backend)?),
+                System::Plain => Driver::Plain(Arc::new(PlainBank::new(backend))),
+            };
+            ("memory", driver)
+        }
+        (BackendKind::Postgres, System::Fluvius) => {
+            let pool = crate::database::fresh_pool(connections).await?;
+            let backend = PgBackend::from_pool(pool)
+                .await
+                .map_err(|e| e.to_string())?;
+            (
+                "postgres",
+                Driver::Fluvius(fluvius_domain(Arc::new(backend))?),
+            )
+        }
+        (BackendKind::Postgres, System::Plain) => {
+            let pool = crate::database::fresh_pool(connections).await?;
+            (
+                "postgres",
+                Driver::PgPlain(Arc::new(PgPlainBank::new(pool).await?)),
+            )
+        }
     };
     let (ids, expected): (Vec<String>, i64) = match args.workload {
         Workload::Bank => (
@@ -67,7 +85,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
             System::Fluvius => "fluvius",
             System::Plain => "plain",
         },
-        backend: backend.name(),
+        backend: backend_name,
         workload: match args.workload {
             Workload::Bank => "bank",
             Workload::Hot => "hot",
@@ -81,6 +99,14 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         rss_mb: peak_rss_mb(),
         failures,
     })
+}
+
+fn fluvius_domain(backend: Arc<dyn Backend>) -> Result<Domain, String> {
+    Domain::builder("banking")
+        .aggregate(Banking)
+        .shared_backend(backend)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 async fn bank(args: &Args, driver: &Driver, ids: &Arc<Vec<String>>) -> Result<Latencies, String> {
@@ -142,6 +168,7 @@ async fn join(
 enum Driver {
     Fluvius(Domain),
     Plain(Arc<PlainBank>),
+    PgPlain(Arc<PgPlainBank>),
 }
 
 impl Driver {
@@ -159,6 +186,7 @@ impl Driver {
                 .map(drop)
                 .map_err(|e| e.to_string()),
             Driver::Plain(bank) => bank.open(id, OPENING).await,
+            Driver::PgPlain(bank) => bank.open(id, OPENING).await,
         }
     }
 
@@ -170,6 +198,7 @@ impl Driver {
                 .map(drop)
                 .map_err(|e| e.to_string()),
             Driver::Plain(bank) => bank.deposit(id, 1).await,
+            Driver::PgPlain(bank) => bank.deposit(id, 1).await,
         }
     }
 
@@ -182,6 +211,7 @@ impl Driver {
                 .map(|a| a.balance)
                 .map_err(|e| e.to_string()),
             Driver::Plain(bank) => bank.balance(id).await,
+            Driver::PgPlain(bank) => bank.balance(id).await,
         }
     }
 
@@ -189,6 +219,7 @@ impl Driver {
         match self {
             Driver::Fluvius(domain) => domain.stats().conflict_retries,
             Driver::Plain(bank) => bank.conflict_retries(),
+            Driver::PgPlain(bank) => bank.conflict_retries(),
         }
     }
 }

@@ -60,7 +60,8 @@
 //!
 //! | feature  | default | what it adds |
 //! |----------|---------|--------------|
-//! | `memory` | yes     | [`MemBackend`], the in-memory backend, used when no backend is configured |
+//! | `memory` | yes     | `MemBackend`, the in-memory backend, used when no backend is configured |
+//! | `postgres` | no    | `PgBackend`, the PostgreSQL backend on sqlx: `.backend(PgBackend::connect(url).await?)` |
 //!
 //! # The macros
 //!
@@ -91,6 +92,8 @@ pub use fluvius_core::{
 pub use fluvius_macros::{action, aggregate};
 #[cfg(feature = "memory")]
 pub use fluvius_memory::MemBackend;
+#[cfg(feature = "postgres")]
+pub use fluvius_postgres::{PgBackend, PgError};
 
 #[doc(hidden)]
 pub use fluvius_core::__private;

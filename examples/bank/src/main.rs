@@ -1,7 +1,9 @@
 //! The bank example: a scripted scenario on the in-memory backend that prints commands, events,
 //! state, a rejected command with its error, a query, the audit trail and a time-travel read.
 //!
-//! Run it with `cargo run -p example-bank`.
+//! Run it with `cargo run -p example-bank` (in memory), or on PostgreSQL with
+//! `cargo run -p example-bank -- --postgres [URL]` (default: `DATABASE_URL`, else the local
+//! server). On PostgreSQL the scenario writes to the database it is given: use a scratch one.
 
 use example_bank::{Account, Banking, Deposit, OpenAccount, RegisterCustomer, Withdraw};
 use fluvius::prelude::*;
@@ -22,9 +24,48 @@ fn show(label: &str, response: &Response) {
     }
 }
 
+/// The backend named on the command line: in memory unless `--postgres [URL]`.
+async fn builder() -> Result<fluvius::DomainBuilder, String> {
+    let mut args = std::env::args().skip(1);
+    let builder = Domain::builder("banking");
+    match args.next().as_deref() {
+        None => Ok(builder),
+        Some("--postgres") => {
+            let url = args
+                .next()
+                .or_else(|| std::env::var("DATABASE_URL").ok())
+                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+            let backend = fluvius::PgBackend::connect(&url)
+                .await
+                .map_err(|e| format!("cannot use PostgreSQL at {url}: {e}"))?;
+            Ok(builder.backend(backend))
+        }
+        Some(other) => Err(format!(
+            "unknown argument `{other}`: run without arguments (in memory) or with `--postgres [URL]`"
+        )),
+    }
+}
+
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    let domain = Domain::builder("banking").aggregate(Banking).build()?;
+async fn main() -> std::process::ExitCode {
+    let builder = match builder().await {
+        Ok(builder) => builder,
+        Err(err) => {
+            eprintln!("example-bank: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match scenario(builder).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("example-bank: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn scenario(builder: fluvius::DomainBuilder) -> Result<(), Error> {
+    let domain = builder.aggregate(Banking).build()?;
     println!(
         "domain `{}` on the {} backend",
         domain.namespace(),

@@ -30,6 +30,57 @@ fn the_bank_scenario_runs_and_reports_each_step() {
         "fetch after close:",
         "not found",
     ] {
-        assert!(stdout.contains(expected), "missing `{expected}` in:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "missing `{expected}` in:\n{stdout}"
+        );
+    }
+}
+
+/// The same scenario on PostgreSQL, in a throw-away database of the server `DATABASE_URL` names.
+#[tokio::test]
+async fn the_bank_scenario_runs_on_postgres() {
+    use sqlx::{Connection, PgConnection};
+
+    let server = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let name = format!("example_bank_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&server)
+        .await
+        .expect("PostgreSQL is reachable");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create the scratch database");
+    let url = match server.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => panic!("DATABASE_URL has no database part: {server}"),
+    };
+    let output = Command::new(env!("CARGO_BIN_EXE_example-bank"))
+        .args(["--postgres", &url])
+        .output()
+        .expect("the example binary starts");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("drop the scratch database");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the scenario failed on PostgreSQL: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "on the postgres backend",
+        "error: rule broken: insufficient funds: the balance is 80, the withdrawal 1000",
+        "accounts with balance >= 100, richest first (2 of 2)",
+        "before the correction (version 3): balance 80",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing `{expected}` in:\n{stdout}"
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::aggregate::ResourceDescriptor;
 use crate::backend::{Backend, StateDoc, StreamKey, StreamRange};
@@ -14,9 +14,10 @@ use super::cache::CachedStream;
 use super::{DomainInner, ResourceEntry};
 
 impl DomainInner {
-    /// `recorded_at` never decreases within a stream, whatever the clock says.
+    /// `recorded_at` never decreases within a stream, whatever the clock says. Whole
+    /// microseconds, the precision every backend keeps, so a response and a later read agree.
     pub(crate) fn recorded_at(&self, last: Option<DateTime<Utc>>) -> DateTime<Utc> {
-        let now = self.clock.now();
+        let now = self.clock.now().trunc_subsecs(6);
         match last {
             Some(last) if last > now => last,
             _ => now,

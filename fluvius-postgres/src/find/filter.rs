@@ -1,0 +1,229 @@
+//! The filter tree as a SQL condition with exactly the semantics of `Filter::matches`.
+//!
+//! Every comparison becomes a boolean that is never NULL (`coalesce(.., false)`), so `NOT` and
+//! `!op` are the exact complement, null and absent fields included, despite SQL's three-valued
+//! logic. Per operator, with `V` the field's `jsonb` (`state #> path`):
+//!
+//! * presence: `V` is present when `jsonb_typeof(V)` is neither NULL (absent) nor `'null'`;
+//!   `null: true` is its negation, and no other operator matches a field that is not present;
+//! * `eq`/`ne`/`in`: `jsonb` equality, which compares numbers by value at any depth as
+//!   `json_eq` does; date-time fields also match an equal instant written differently;
+//! * `lt`..`gte`, `between`: numbers as `jsonb` numbers (by value), strings of date-time fields
+//!   as instants (`fluvius.instant`, which reads RFC 3339 exactly as chrono does), other strings
+//!   by code point (`COLLATE "C"`); values of different types never compare;
+//! * `has`: on a string, a case-insensitive literal substring (`strpos` of `fluvius.fold_case`,
+//!   Unicode lower case; no `LIKE`, so `%` and `_` are plain characters); on an array, an element
+//!   equal to the value (`@>` for scalars, element equality for arrays and objects).
+
+use fluvius_core::filter::{Condition, FieldKind, Filter, Op};
+use serde_json::Value;
+use sqlx::{Postgres, QueryBuilder};
+
+/// Pushes the condition a filter stands for.
+pub(super) fn push_filter(sql: &mut QueryBuilder<Postgres>, filter: &Filter) {
+    match filter {
+        Filter::All => {
+            sql.push("true");
+        }
+        Filter::And(parts) => push_joined(sql, parts, " AND ", "true"),
+        Filter::Or(parts) => push_joined(sql, parts, " OR ", "false"),
+        Filter::Not(inner) => {
+            sql.push("NOT ");
+            push_filter(sql, inner);
+        }
+        Filter::Cmp(condition) => push_condition(sql, condition),
+    }
+}
+
+fn push_joined(sql: &mut QueryBuilder<Postgres>, parts: &[Filter], joiner: &str, empty: &str) {
+    if parts.is_empty() {
+        sql.push(empty);
+        return;
+    }
+    sql.push("(");
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            sql.push(joiner);
+        }
+        push_filter(sql, part);
+    }
+    sql.push(")");
+}
+
+/// Pushes `V`: the `jsonb` at the field's path, NULL when absent.
+///
+/// `#>` also indexes into arrays when a path segment is an integer, where the in-memory lookup
+/// only descends into objects; for segments that could be read as one, the value above must be
+/// an object.
+pub(crate) fn push_value(sql: &mut QueryBuilder<Postgres>, path: &[String]) {
+    let risky: Vec<usize> = (0..path.len())
+        .filter(|&i| path[i].bytes().any(|b| b.is_ascii_digit()))
+        .collect();
+    if risky.is_empty() {
+        sql.push("(state #> ");
+        sql.push_bind(path.to_vec());
+        sql.push(")");
+        return;
+    }
+    sql.push("(CASE WHEN ");
+    for (n, &i) in risky.iter().enumerate() {
+        if n > 0 {
+            sql.push(" AND ");
+        }
+        sql.push("jsonb_typeof(state #> ");
+        sql.push_bind(path[..i].to_vec());
+        sql.push(") = 'object'");
+    }
+    sql.push(" THEN state #> ");
+    sql.push_bind(path.to_vec());
+    sql.push(" END)");
+}
+
+fn push_condition(sql: &mut QueryBuilder<Postgres>, c: &Condition) {
+    match c.op {
+        Op::Null => {
+            let wants_null = c.value.as_bool().unwrap_or(true);
+            sql.push("coalesce(jsonb_typeof");
+            push_value(sql, &c.path);
+            sql.push(if wants_null {
+                " = 'null', true)"
+            } else {
+                " <> 'null', false)"
+            });
+        }
+        Op::Eq => push_equal(sql, c, &c.value),
+        Op::Ne => {
+            sql.push("(coalesce(jsonb_typeof");
+            push_value(sql, &c.path);
+            sql.push(" <> 'null', false) AND NOT ");
+            push_equal(sql, c, &c.value);
+            sql.push(")");
+        }
+        Op::Lt => push_order(sql, c, "<", &c.value),
+        Op::Lte => push_order(sql, c, "<=", &c.value),
+        Op::Gt => push_order(sql, c, ">", &c.value),
+        Op::Gte => push_order(sql, c, ">=", &c.value),
+        Op::In => {
+            let options = c.value.as_array().map(Vec::as_slice).unwrap_or_default();
+            if options.is_empty() {
+                sql.push("false");
+                return;
+            }
+            sql.push("(");
+            for (i, option) in options.iter().enumerate() {
+                if i > 0 {
+                    sql.push(" OR ");
+                }
+                push_equal(sql, c, option);
+            }
+            sql.push(")");
+        }
+        Op::Between => match c.value.as_array().map(Vec::as_slice) {
+            Some([lo, hi]) => {
+                sql.push("(");
+                push_order(sql, c, ">=", lo);
+                sql.push(" AND ");
+                push_order(sql, c, "<=", hi);
+                sql.push(")");
+            }
+            _ => {
+                sql.push("false");
+            }
+        },
+        Op::Has => push_has(sql, c),
+    }
+}
+
+/// `values_equal(kind, V, value)`, never NULL.
+fn push_equal(sql: &mut QueryBuilder<Postgres>, c: &Condition, value: &Value) {
+    sql.push("coalesce(jsonb_typeof");
+    push_value(sql, &c.path);
+    sql.push(" <> 'null' AND (");
+    push_value(sql, &c.path);
+    sql.push(" = ");
+    sql.push_bind(value.clone());
+    if let (FieldKind::DateTime, Value::String(text)) = (c.kind, value) {
+        // Equal instants match whatever their spelling (`Z` or `+00:00`, trailing zeros).
+        sql.push(" OR fluvius.instant(");
+        push_text(sql, &c.path);
+        sql.push(") = fluvius.instant(");
+        sql.push_bind(text.clone());
+        sql.push(")");
+    }
+    sql.push("), false)");
+}
+
+/// `values_order(kind, V, value)` is `op`, never NULL.
+fn push_order(sql: &mut QueryBuilder<Postgres>, c: &Condition, op: &str, value: &Value) {
+    match value {
+        Value::Number(_) => {
+            sql.push("coalesce(jsonb_typeof");
+            push_value(sql, &c.path);
+            sql.push(" = 'number' AND ");
+            push_value(sql, &c.path);
+            sql.push(format_args!(" {op} "));
+            sql.push_bind(value.clone());
+            sql.push(", false)");
+        }
+        Value::String(text) if c.kind == FieldKind::DateTime => {
+            sql.push("coalesce(fluvius.instant(");
+            push_text(sql, &c.path);
+            sql.push(format_args!(") {op} fluvius.instant("));
+            sql.push_bind(text.clone());
+            sql.push("), false)");
+        }
+        Value::String(text) => {
+            sql.push("coalesce(");
+            push_text(sql, &c.path);
+            sql.push(format_args!(" COLLATE \"C\" {op} "));
+            sql.push_bind(text.clone());
+            sql.push(", false)");
+        }
+        _ => {
+            sql.push("false");
+        }
+    }
+}
+
+/// The text of `V` when it is a JSON string, NULL otherwise.
+pub(crate) fn push_text(sql: &mut QueryBuilder<Postgres>, path: &[String]) {
+    sql.push("(CASE WHEN jsonb_typeof");
+    push_value(sql, path);
+    sql.push(" = 'string' THEN ");
+    push_value(sql, path);
+    sql.push(" #>> '{}' END)");
+}
+
+/// `has`: a substring of a string ignoring case, or an element of an array.
+fn push_has(sql: &mut QueryBuilder<Postgres>, c: &Condition) {
+    sql.push("coalesce(CASE jsonb_typeof");
+    push_value(sql, &c.path);
+    sql.push(" WHEN 'string' THEN ");
+    match &c.value {
+        Value::String(needle) => {
+            sql.push("strpos(fluvius.fold_case(");
+            push_value(sql, &c.path);
+            sql.push(" #>> '{}'), fluvius.fold_case(");
+            sql.push_bind(needle.clone());
+            sql.push(")) > 0");
+        }
+        _ => {
+            sql.push("false");
+        }
+    }
+    sql.push(" WHEN 'array' THEN ");
+    if matches!(c.value, Value::Array(_) | Value::Object(_)) {
+        // `@>` would also accept a containing element; the evaluator wants an equal one.
+        sql.push("EXISTS (SELECT 1 FROM jsonb_array_elements");
+        push_value(sql, &c.path);
+        sql.push(" AS element(v) WHERE element.v = ");
+        sql.push_bind(c.value.clone());
+        sql.push(")");
+    } else {
+        push_value(sql, &c.path);
+        sql.push(" @> jsonb_build_array(");
+        sql.push_bind(c.value.clone());
+        sql.push(")");
+    }
+    sql.push(" ELSE false END, false)");
+}

@@ -1,0 +1,106 @@
+//! The state manager's queries: the filter DSL, sort keys and pagination translated to one SQL
+//! statement over `fluvius.states`, with bound parameters only.
+//!
+//! The statement has the shape
+//!
+//! ```sql
+//! SELECT identifier, version, state, .., count(*) OVER () AS total
+//!   FROM fluvius.states
+//!  WHERE tenant = $1 AND namespace = $2 AND resource = $3 [AND NOT deleted] AND <filter>
+//!  ORDER BY <sort keys>, identifier
+//!  LIMIT $n OFFSET $m
+//! ```
+//!
+//! The scope columns lead the primary key, so the scan is an index scan of one resource kind of
+//! one tenant, in identifier order. Field paths are bound as `text[]` (`state #> $4`), values as
+//! `jsonb` or `text`: no user string is ever part of the SQL text. See [`filter`] and [`sort`]
+//! for how each operator and sort key keeps the in-memory evaluator's semantics. A second
+//! statement (`count(*)`) runs only when the page is empty and the offset is not 0.
+
+mod filter;
+mod sort;
+
+use fluvius_core::{StatePage, StateQuery, StateRow};
+use sqlx::{Postgres, QueryBuilder};
+
+use crate::PgBackend;
+use crate::error::{PgError, to_u64};
+use crate::read::{STATE_COLUMNS, get, state_from_row};
+
+impl PgBackend {
+    /// One page of the state rows matching a query, and how many match in all.
+    pub(crate) async fn find_states(&self, query: &StateQuery) -> Result<StatePage, PgError> {
+        let rows = find_statement("", query)
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(PgError::query("querying states"))?;
+
+        let total = match rows.first() {
+            Some(row) => to_u64("row count", get(row, "total")?)?,
+            None if query.page.offset > 0 => self.count_states(query).await?,
+            None => 0,
+        };
+        let mut page = Vec::with_capacity(rows.len());
+        for row in &rows {
+            page.push(StateRow::new(get(row, "identifier")?, state_from_row(row)?));
+        }
+        Ok(StatePage::new(page, total))
+    }
+
+    /// The plan PostgreSQL chooses for the statement that answers a state query (`EXPLAIN`,
+    /// as text, one line per row): to check that a query over your states uses an index.
+    pub async fn explain_find(&self, query: &StateQuery) -> Result<String, PgError> {
+        let lines: Vec<String> = find_statement("EXPLAIN ", query)
+            .build_query_scalar()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(PgError::query("explaining a state query"))?;
+        Ok(lines.join("\n"))
+    }
+
+    /// How many state rows match a query (for a page past the last match).
+    async fn count_states(&self, query: &StateQuery) -> Result<u64, PgError> {
+        let mut sql = QueryBuilder::<Postgres>::new("SELECT count(*) FROM fluvius.states");
+        push_where(&mut sql, query);
+        let count: i64 = sql
+            .build_query_scalar()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(PgError::query("counting states"))?;
+        to_u64("row count", count)
+    }
+}
+
+/// The statement of a state query, after `prefix` (`EXPLAIN ` or nothing).
+fn find_statement(prefix: &str, query: &StateQuery) -> QueryBuilder<Postgres> {
+    let mut sql = QueryBuilder::<Postgres>::new(prefix);
+    sql.push("SELECT identifier, ");
+    sql.push(STATE_COLUMNS);
+    sql.push(", count(*) OVER () AS total FROM fluvius.states");
+    push_where(&mut sql, query);
+    sql.push(" ORDER BY ");
+    for key in &query.sort {
+        sort::push_key(&mut sql, key);
+    }
+    sql.push("identifier ASC LIMIT ");
+    sql.push_bind(query.page.limit);
+    sql.push(" OFFSET ");
+    sql.push_bind(query.page.offset);
+    sql
+}
+
+/// The scope (tenant, namespace, resource), the deletion flag and the filter.
+fn push_where(sql: &mut QueryBuilder<Postgres>, query: &StateQuery) {
+    sql.push(" WHERE tenant = ");
+    sql.push_bind(query.tenant.clone());
+    sql.push(" AND namespace = ");
+    sql.push_bind(query.namespace.clone());
+    sql.push(" AND resource = ");
+    sql.push_bind(query.resource.clone());
+    if !query.include_deleted {
+        sql.push(" AND NOT deleted");
+    }
+    sql.push(" AND ");
+    filter::push_filter(sql, &query.filter);
+}

@@ -1,0 +1,201 @@
+//! Snapshots for long streams: time travel near the head of a 10,000-event stream folds from a
+//! snapshot, not from the first event, and a snapshot written by another state type (another
+//! digest) is ignored, never trusted.
+//!
+//! The evidence is the number of events the state manager reads, counted by a wrapper around
+//! the backend: no timing is measured.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{DateTime, Utc};
+use fluvius_conformance::domain::{self, Account};
+use fluvius_core::{
+    At, Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord,
+    ImportEvent, Snapshot, StatePage, StateQuery, StoreError, StoredState, StreamKey, StreamRange,
+};
+use fluvius_postgres::PgBackend;
+use serde_json::json;
+use support::TestDb;
+use uuid::Uuid;
+
+/// Counts the events `read_stream` hands out.
+#[derive(Debug)]
+struct Counting {
+    inner: PgBackend,
+    events_read: AtomicUsize,
+}
+
+impl Counting {
+    fn take(&self) -> usize {
+        self.events_read.swap(0, Ordering::SeqCst)
+    }
+}
+
+impl Backend for Counting {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn commit(&self, batch: CommitBatch) -> BoxFuture<'_, Result<CommitReceipt, StoreError>> {
+        self.inner.commit(batch)
+    }
+    fn load_state<'a>(
+        &'a self,
+        key: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<StoredState>, StoreError>> {
+        self.inner.load_state(key)
+    }
+    fn read_stream<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        range: StreamRange,
+    ) -> BoxFuture<'a, Result<Vec<EventEnvelope>, StoreError>> {
+        Box::pin(async move {
+            let events = self.inner.read_stream(key, range).await?;
+            self.events_read.fetch_add(events.len(), Ordering::SeqCst);
+            Ok(events)
+        })
+    }
+    fn read_all(
+        &self,
+        after_position: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<EventEnvelope>, StoreError>> {
+        self.inner.read_all(after_position, limit)
+    }
+    fn find<'a>(&'a self, query: &'a StateQuery) -> BoxFuture<'a, Result<StatePage, StoreError>> {
+        self.inner.find(query)
+    }
+    fn idempotency<'a>(
+        &'a self,
+        tenant: &'a str,
+        command_id: Uuid,
+    ) -> BoxFuture<'a, Result<Option<IdempotencyRecord>, StoreError>> {
+        self.inner.idempotency(tenant, command_id)
+    }
+    fn purge_idempotency(&self, before: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.inner.purge_idempotency(before)
+    }
+    fn load_snapshot<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        range: StreamRange,
+    ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
+        self.inner.load_snapshot(key, range)
+    }
+}
+
+/// A stream `long` of 1 opening and 9,999 deposits of 1, imported in 100 commits of 100 events
+/// (so every multiple of 100 is crossed by a commit), each event one second after the previous.
+async fn long_stream(db: &TestDb) -> (Arc<Counting>, fluvius_core::Domain) {
+    let counting = Arc::new(Counting {
+        inner: db.backend().await,
+        events_read: AtomicUsize::new(0),
+    });
+    let domain = domain::domain(counting.clone());
+    for chunk in 0..100 {
+        let events = (1..=100)
+            .map(|k| {
+                let version = chunk * 100 + k;
+                let event = if version == 1 {
+                    ImportEvent::new(
+                        "account",
+                        "long",
+                        "account-opened",
+                        json!({"owner": "o", "initial": 0, "tags": [],
+                               "opened_at": support::at(0)}),
+                    )
+                } else {
+                    ImportEvent::new("account", "long", "deposit-made", json!({"amount": 1}))
+                };
+                event.recorded_at(support::at(version))
+            })
+            .collect();
+        domain.import(events).await.expect("import a chunk");
+    }
+    counting.take();
+    (counting, domain)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_travel_near_the_head_folds_from_a_snapshot() {
+    let db = TestDb::create().await;
+    let (counting, domain) = long_stream(&db).await;
+    let pool = db.pool(1).await;
+    assert_eq!(support::count(&pool, "events").await, 10_000);
+    assert_eq!(
+        support::count(&pool, "snapshots").await,
+        100,
+        "one per 100 versions"
+    );
+
+    let head: Account = domain
+        .statemgr()
+        .fetch("account", "long")
+        .await
+        .expect("fetch");
+    assert_eq!(head.balance, 9_999);
+    assert_eq!(
+        counting.take(),
+        0,
+        "the head is the state row: no event is read"
+    );
+
+    let then: Account = domain
+        .statemgr()
+        .fetch_at("account", "long", At::Version(9_950))
+        .await
+        .expect("fetch_at");
+    assert_eq!(then.balance, 9_949);
+    assert_eq!(counting.take(), 50, "folded from the snapshot at 9,900");
+
+    let then: Account = domain
+        .statemgr()
+        .fetch_at("account", "long", At::Time(support::at(5_432)))
+        .await
+        .expect("fetch_at a time");
+    assert_eq!(then.balance, 5_431);
+    assert_eq!(counting.take(), 32, "folded from the snapshot at 5,400");
+
+    let start: Account = domain
+        .statemgr()
+        .fetch_at("account", "long", At::Version(3))
+        .await
+        .expect("fetch_at 3");
+    assert_eq!(start.balance, 2);
+    assert_eq!(
+        counting.take(),
+        3,
+        "before the first snapshot: folded from the start"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_of_another_state_type_is_ignored() {
+    let db = TestDb::create().await;
+    let (counting, domain) = long_stream(&db).await;
+    let pool = db.pool(1).await;
+    // As if an older version of the state type had written them, with other contents.
+    sqlx::query("UPDATE fluvius.snapshots SET digest = 'old', state = '{\"balance\": -1}'")
+        .execute(&pool)
+        .await
+        .expect("age the snapshots");
+    sqlx::query("UPDATE fluvius.states SET digest = 'old', state = '{\"balance\": -1}'")
+        .execute(&pool)
+        .await
+        .expect("age the state row");
+
+    let then: Account = domain
+        .statemgr()
+        .fetch_at("account", "long", At::Version(9_950))
+        .await
+        .expect("fetch_at");
+    assert_eq!(then.balance, 9_949, "refolded from the events");
+    assert_eq!(
+        counting.take(),
+        9_950,
+        "every event up to the version was read"
+    );
+}

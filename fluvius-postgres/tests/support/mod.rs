@@ -1,0 +1,236 @@
+//! Throw-away databases for the tests: each test creates its own `fluvius_test_<uuid>` on the
+//! server named by `DATABASE_URL` and drops it when done, so no two tests share a database.
+
+#![allow(dead_code)]
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use fluvius_core::{
+    Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord, Snapshot,
+    StatePage, StateQuery, StoreError, StoredState, StreamKey, StreamRange,
+};
+use fluvius_postgres::PgBackend;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+/// The server the tests use.
+pub fn server_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database created for one test, dropped (with its connections) when this value is dropped.
+#[derive(Debug)]
+pub struct TestDb {
+    name: String,
+    options: PgConnectOptions,
+}
+
+impl TestDb {
+    /// Creates an empty database.
+    pub async fn create() -> TestDb {
+        let server = PgConnectOptions::from_str(&server_url()).expect("DATABASE_URL is a URL");
+        let name = format!("fluvius_test_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect_with(&server)
+            .await
+            .expect("connect to the PostgreSQL server of DATABASE_URL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut admin)
+            .await
+            .expect("create a test database");
+        let _ = admin.close().await;
+        let options = server.database(&name);
+        TestDb { name, options }
+    }
+
+    /// Connection options for the database.
+    pub fn options(&self) -> PgConnectOptions {
+        self.options.clone()
+    }
+
+    /// A new pool of at most `size` connections to the database.
+    pub async fn pool(&self, size: u32) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(size)
+            .connect_with(self.options())
+            .await
+            .expect("connect to the test database")
+    }
+
+    /// A backend on a new pool of the database (running the migrations).
+    pub async fn backend(&self) -> PgBackend {
+        PgBackend::from_pool(self.pool(6).await)
+            .await
+            .expect("migrate the test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let server = self.options.clone().database("postgres");
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime, which must not block on itself: a thread with its
+        // own runtime does the work.
+        let dropper = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(mut admin) = PgConnection::connect_with(&server).await {
+                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut admin)
+                        .await;
+                    let _ = admin.close().await;
+                }
+            });
+        });
+        let _ = dropper.join();
+    }
+}
+
+/// A backend on a fresh database, as the conformance suite wants it.
+pub async fn fresh_backend() -> Arc<dyn Backend> {
+    let db = TestDb::create().await;
+    let inner = db.backend().await;
+    Arc::new(OwnedDb {
+        inner,
+        _db: Arc::new(db),
+    })
+}
+
+/// A backend that owns its test database: the database goes when the last clone does.
+#[derive(Debug, Clone)]
+pub struct OwnedDb {
+    pub inner: PgBackend,
+    _db: Arc<TestDb>,
+}
+
+impl Backend for OwnedDb {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn commit(&self, batch: CommitBatch) -> BoxFuture<'_, Result<CommitReceipt, StoreError>> {
+        self.inner.commit(batch)
+    }
+    fn load_state<'a>(
+        &'a self,
+        key: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<StoredState>, StoreError>> {
+        self.inner.load_state(key)
+    }
+    fn read_stream<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        range: StreamRange,
+    ) -> BoxFuture<'a, Result<Vec<EventEnvelope>, StoreError>> {
+        self.inner.read_stream(key, range)
+    }
+    fn read_all(
+        &self,
+        after_position: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<EventEnvelope>, StoreError>> {
+        self.inner.read_all(after_position, limit)
+    }
+    fn find<'a>(&'a self, query: &'a StateQuery) -> BoxFuture<'a, Result<StatePage, StoreError>> {
+        self.inner.find(query)
+    }
+    fn idempotency<'a>(
+        &'a self,
+        tenant: &'a str,
+        command_id: Uuid,
+    ) -> BoxFuture<'a, Result<Option<IdempotencyRecord>, StoreError>> {
+        self.inner.idempotency(tenant, command_id)
+    }
+    fn purge_idempotency(&self, before: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.inner.purge_idempotency(before)
+    }
+    fn load_snapshot<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        range: StreamRange,
+    ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
+        self.inner.load_snapshot(key, range)
+    }
+    fn read_replica(&self) -> Option<&dyn Backend> {
+        self.inner.read_replica()
+    }
+}
+
+/// A stream key of the test namespace.
+pub fn key(tenant: &str, resource: &str, id: &str) -> StreamKey {
+    StreamKey {
+        tenant: tenant.to_owned(),
+        namespace: "test".to_owned(),
+        resource: resource.to_owned(),
+        id: id.to_owned(),
+    }
+}
+
+/// A fixed whole-second instant.
+pub fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_704_067_200 + seconds, 0).expect("a valid instant")
+}
+
+/// A write of `n` events (versions continuing `expected`, or from 1 for `Any`) and a state
+/// `{"n": <last version>}`.
+pub fn write(
+    key: &StreamKey,
+    expected: fluvius_core::ExpectedVersion,
+    n: u64,
+) -> fluvius_core::StreamWrite {
+    let base = expected.as_u64().unwrap_or(0);
+    let events: Vec<EventEnvelope> = (1..=n)
+        .map(|k| {
+            EventEnvelope::new(
+                key,
+                base + k,
+                "bumped",
+                1,
+                serde_json::json!({"k": k}),
+                fluvius_core::EventMetadata::default(),
+                at(0),
+            )
+        })
+        .collect();
+    let state = fluvius_core::StateWrite::new(
+        base + n,
+        fluvius_core::StateDoc::Json(serde_json::json!({"n": base + n})),
+        false,
+        at(0),
+        at(0),
+        None,
+    );
+    fluvius_core::StreamWrite::new(key.clone(), expected, events, state, Vec::new())
+}
+
+/// An idempotency record for a command on `key`.
+pub fn record(key: &StreamKey, command_id: Uuid) -> IdempotencyRecord {
+    IdempotencyRecord::new(
+        key.tenant.clone(),
+        command_id,
+        "fingerprint".into(),
+        fluvius_core::AggRoot::new(key.resource.clone(), key.id.clone()),
+        0,
+        1,
+        serde_json::json!({}),
+        at(0),
+    )
+}
+
+/// How many rows a table of the `fluvius` schema holds.
+pub async fn count(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM fluvius.{table}"
+    )))
+    .fetch_one(pool)
+    .await
+    .expect("count rows")
+}
