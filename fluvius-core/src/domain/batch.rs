@@ -9,10 +9,7 @@ use parking_lot::Mutex;
 use uuid::Uuid;
 
 use crate::aggregate::{ActionCall, ResourceDescriptor};
-use crate::backend::{
-    CommitBatch, ExpectedVersion, IdempotencyRecord, StateDoc, StateWrite, StoreError, StreamKey,
-    StreamWrite,
-};
+use crate::backend::{CommitBatch, IdempotencyRecord, StoreError, StreamKey};
 use crate::command::Command;
 use crate::error::Error;
 use crate::event::{EventEnvelope, EventMetadata};
@@ -338,21 +335,7 @@ impl DomainInner {
     ) -> Result<Vec<u64>, StoreError> {
         let events: Vec<EventEnvelope> = decided.iter().flat_map(|d| d.events.clone()).collect();
         let records = decided.iter().filter_map(|d| d.record.clone()).collect();
-        let now = head.updated_at.unwrap_or_else(|| self.clock.now());
-        let state = StateWrite::new(
-            head.version,
-            StateDoc::Typed(head.state.clone()),
-            head.deleted,
-            head.created_at.unwrap_or(now),
-            now,
-            head.updated_by.clone(),
-        )
-        .with_digest(entry.digest.clone());
-        let expected = match start.version {
-            0 => ExpectedVersion::NoStream,
-            v => ExpectedVersion::Exact(v),
-        };
-        let write = StreamWrite::new(key.clone(), expected, events, state, records);
+        let write = self.stream_write(key, entry, start, head, events, records);
         let receipt = self.backend.commit(CommitBatch::single(write)).await?;
         Ok(receipt.positions.into_iter().next().unwrap_or_default())
     }

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::aggregate::ResourceDescriptor;
-use crate::backend::{Backend, StateDoc, StreamKey, StreamRange};
+use crate::backend::{
+    Backend, ExpectedVersion, IdempotencyRecord, StateDoc, StateWrite, StreamKey, StreamRange,
+    StreamWrite,
+};
 use crate::error::Error;
 use crate::event::EventEnvelope;
 use crate::state::AnyState;
@@ -96,6 +99,36 @@ impl DomainInner {
             }
             _ => self.load(key, entry).await,
         }
+    }
+}
+
+impl DomainInner {
+    /// The write that moves a stream from `start` to `head`: its events, the new state row with
+    /// the resource's digest, and the expected version `start` stands for.
+    pub(crate) fn stream_write(
+        &self,
+        key: &StreamKey,
+        entry: &ResourceEntry,
+        start: &CachedStream,
+        head: &CachedStream,
+        events: Vec<EventEnvelope>,
+        records: Vec<IdempotencyRecord>,
+    ) -> StreamWrite {
+        let now = head.updated_at.unwrap_or_else(|| self.clock.now());
+        let state = StateWrite::new(
+            head.version,
+            StateDoc::Typed(head.state.clone()),
+            head.deleted,
+            head.created_at.unwrap_or(now),
+            now,
+            head.updated_by.clone(),
+        )
+        .with_digest(entry.digest.clone());
+        let expected = match start.version {
+            0 => ExpectedVersion::NoStream,
+            v => ExpectedVersion::Exact(v),
+        };
+        StreamWrite::new(key.clone(), expected, events, state, records)
     }
 }
 

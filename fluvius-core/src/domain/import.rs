@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::backend::{CommitBatch, ExpectedVersion, StateDoc, StateWrite, StreamKey, StreamWrite};
+use crate::backend::{CommitBatch, StreamKey};
 use crate::error::Error;
 use crate::event::{EventEnvelope, EventMetadata};
 
@@ -190,27 +190,7 @@ impl Domain {
                 event.position = 0;
             }
             total += envelopes.len();
-            let now = head.updated_at.unwrap_or_else(|| inner.clock.now());
-            let state = StateWrite::new(
-                head.version,
-                StateDoc::Typed(head.state.clone()),
-                head.deleted,
-                head.created_at.unwrap_or(now),
-                now,
-                head.updated_by.clone(),
-            )
-            .with_digest(entry.digest.clone());
-            let expected = match start.version {
-                0 => ExpectedVersion::NoStream,
-                v => ExpectedVersion::Exact(v),
-            };
-            writes.push(StreamWrite::new(
-                key.clone(),
-                expected,
-                envelopes,
-                state,
-                Vec::new(),
-            ));
+            writes.push(inner.stream_write(key, entry, &start, &head, envelopes, Vec::new()));
             heads.push((position_of[key], head));
         }
         match inner.backend.commit(CommitBatch::new(writes)).await {
