@@ -26,3 +26,7 @@ pub mod benchmarks {}
 
 #[doc = include_str!("../../docs/decisions.md")]
 pub mod decisions {}
+
+#[cfg(feature = "postgres")]
+#[doc = include_str!("../../docs/postgres.md")]
+pub mod postgres {}
