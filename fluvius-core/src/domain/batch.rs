@@ -84,10 +84,10 @@ impl DomainInner {
         key: &StreamKey,
         entry: &ResourceEntry,
         cached: &mut Option<CachedStream>,
-        batch: &[Arc<Pending>],
+        batch: &[&Pending],
     ) {
         let resource = &entry.descriptor;
-        let mut open: Vec<&Pending> = batch.iter().map(|p| &**p).collect();
+        let mut open: Vec<&Pending> = batch.to_vec();
         let mut retries = 0;
         while !open.is_empty() {
             let mut start = match cached.take() {

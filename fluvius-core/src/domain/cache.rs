@@ -50,6 +50,11 @@ impl Slot {
         self.queue.lock().retain(|p| !Arc::ptr_eq(p, pending));
     }
 
+    /// Whether no command waits in the queue.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.queue.lock().is_empty()
+    }
+
     /// Takes up to `max` waiting commands, oldest first.
     pub(crate) fn drain(&self, max: usize) -> Vec<Arc<Pending>> {
         let mut queue = self.queue.lock();

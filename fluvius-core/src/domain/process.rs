@@ -59,6 +59,27 @@ impl DomainInner {
         );
         let entry = self.resource(&command.root.resource)?;
         let slot = self.cache.slot(&key);
+
+        // Nobody else is on this stream: decide and commit alone, without queueing.
+        if let Ok(mut head) = slot.head.try_lock()
+            && slot.is_idle()
+        {
+            let pending = Pending::new(command, action, fp);
+            let batch = [&pending];
+            let mut leading = Leading {
+                batch: &batch,
+                head: &mut head,
+                done: false,
+            };
+            // Boxed: the batch future is large, and this one would otherwise be copied into every
+            // caller's future.
+            Box::pin(self.run_batch(&key, entry, leading.head, leading.batch)).await;
+            leading.done = true;
+            drop(leading);
+            drop(head);
+            return unanswered(pending.take_result());
+        }
+
         let pending = Arc::new(Pending::new(command, action, fp));
         let mut queued = Queued::new(&slot, &pending);
         // Wait for the stream's lock, or for the holder of it to answer this command with its
@@ -77,14 +98,14 @@ impl DomainInner {
             // A previous holder of the lock committed (or refused) it with its own batch.
             return result;
         }
-        let batch = slot.drain(MAX_BATCH);
+        let drained = slot.drain(MAX_BATCH);
+        let batch: Vec<&Pending> = drained.iter().map(|p| &**p).collect();
         let mut leading = Leading {
             batch: &batch,
             head: &mut head,
             done: false,
         };
-        self.run_batch(&key, entry, leading.head, leading.batch)
-            .await;
+        Box::pin(self.run_batch(&key, entry, leading.head, leading.batch)).await;
         leading.done = true;
         drop(leading);
         drop(head);
@@ -131,7 +152,7 @@ impl Drop for Queued<'_> {
 /// stopped waiting), whether its commit happened is unknown: every command of the batch is told
 /// so, and the cached head is dropped so the next command reads the store.
 struct Leading<'a, 'h> {
-    batch: &'a [Arc<Pending>],
+    batch: &'a [&'a Pending],
     head: &'h mut Option<CachedStream>,
     done: bool,
 }
