@@ -13,6 +13,7 @@ use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
 use crate::error::PgError;
+use crate::group::{CommitQueue, CommitStats};
 use crate::migrate::migrate;
 
 /// How often (in stream versions) a snapshot is written unless configured otherwise.
@@ -20,12 +21,14 @@ pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100;
 
 /// An event store and state store in PostgreSQL.
 ///
-/// Cheap to clone: clones share the connection pool. Two `PgBackend`s on one database (two
-/// processes) see each other's writes and conflict as the contract says.
+/// Cheap to clone: clones share the connection pool and the commit queue (see
+/// [`max_flushers`](PgBackend::max_flushers)). Two `PgBackend`s on one database (two processes)
+/// see each other's writes and conflict as the contract says.
 #[derive(Clone)]
 pub struct PgBackend {
     pub(crate) pool: PgPool,
     pub(crate) snapshot_every: u64,
+    pub(crate) queue: Arc<CommitQueue>,
     replica: Option<Arc<PgBackend>>,
 }
 
@@ -44,6 +47,7 @@ impl PgBackend {
     pub async fn from_pool(pool: PgPool) -> Result<PgBackend, PgError> {
         migrate(&pool).await?;
         Ok(PgBackend {
+            queue: Arc::new(CommitQueue::new(pool.options().get_max_connections())),
             pool,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             replica: None,
@@ -55,6 +59,7 @@ impl PgBackend {
     /// migration is run on it: the replica follows the primary's schema.
     pub fn with_read_pool(mut self, pool: PgPool) -> PgBackend {
         self.replica = Some(Arc::new(PgBackend {
+            queue: Arc::new(CommitQueue::new(pool.options().get_max_connections())),
             pool,
             snapshot_every: self.snapshot_every,
             replica: None,
@@ -71,6 +76,36 @@ impl PgBackend {
         self
     }
 
+    /// How many flushes of the commit queue may be in flight at once (default
+    /// [`DEFAULT_MAX_FLUSHERS`](crate::DEFAULT_MAX_FLUSHERS); at least 1). Each flush is one
+    /// transaction on one connection of the pool, carrying every call queued when it started (up
+    /// to [`max_group`](PgBackend::max_group) stream writes); calls arriving meanwhile wait for
+    /// the next one. More flushers overlap one flush's WAL flush with the next one's work; fewer
+    /// make bigger groups. Keep it below the pool's size, which reads share.
+    ///
+    /// Applies to this backend and its clones: they share one queue.
+    pub fn max_flushers(self, n: usize) -> PgBackend {
+        self.queue.set_max_flushers(n);
+        self
+    }
+
+    /// How many stream writes one flush carries at most (default
+    /// [`DEFAULT_MAX_GROUP`](crate::DEFAULT_MAX_GROUP)); a call with more writes than that goes
+    /// alone. `1` turns group commit off: every call is then its own transaction, sent by its
+    /// caller's task, as many at once as the pool has connections.
+    ///
+    /// Applies to this backend and its clones: they share one queue.
+    pub fn max_group(self, n: usize) -> PgBackend {
+        self.queue.set_max_group(n);
+        self
+    }
+
+    /// What the commit queue (shared with the clones) has done: flushes, the calls they carried,
+    /// and what waits now. `calls / flushes` is the mean group size.
+    pub fn commit_stats(&self) -> CommitStats {
+        self.queue.stats()
+    }
+
     /// The primary's connection pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -83,6 +118,8 @@ impl fmt::Debug for PgBackend {
             .field("connections", &self.pool.size())
             .field("idle", &self.pool.num_idle())
             .field("snapshot_every", &self.snapshot_every)
+            .field("max_flushers", &self.queue.max_flushers())
+            .field("max_group", &self.queue.max_group())
             .field("read_replica", &self.replica.is_some())
             .finish()
     }
@@ -94,7 +131,7 @@ impl Backend for PgBackend {
     }
 
     fn commit(&self, batch: CommitBatch) -> BoxFuture<'_, Result<CommitReceipt, StoreError>> {
-        Box::pin(self.commit_batch(batch))
+        Box::pin(self.commit_queued(batch))
     }
 
     fn load_state<'a>(

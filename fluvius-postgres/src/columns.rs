@@ -1,12 +1,13 @@
-//! A commit batch laid out as the parallel arrays `fluvius.commit_batch` takes: a batch of any
-//! size binds the same 31 parameters, so it is one statement and one round trip.
+//! A commit batch laid out as the parallel arrays `fluvius.commit_batch` and
+//! `fluvius.commit_group` take: a batch (or group) of any size binds the same parameters, so it is
+//! one statement and one round trip.
 
 use chrono::{DateTime, Utc};
 use fluvius_core::{CommitBatch, ExpectedVersion, StoreError};
 use serde_json::Value;
-use sqlx::Postgres;
+use sqlx::Arguments;
+use sqlx::error::BoxDynError;
 use sqlx::postgres::PgArguments;
-use sqlx::query::QueryScalar;
 use uuid::Uuid;
 
 use crate::error::{PgError, to_i64};
@@ -129,42 +130,87 @@ impl Columns {
             .collect()
     }
 
-    /// Binds the arrays as parameters `$1` to `$30`.
-    pub(crate) fn bind<'q>(
-        self,
-        query: QueryScalar<'q, Postgres, Vec<i64>, PgArguments>,
-    ) -> QueryScalar<'q, Postgres, Vec<i64>, PgArguments> {
-        query
-            .bind(self.w_tenant)
-            .bind(self.w_namespace)
-            .bind(self.w_resource)
-            .bind(self.w_identifier)
-            .bind(self.w_expected)
-            .bind(self.w_count)
-            .bind(self.w_malformed)
-            .bind(self.w_state)
-            .bind(self.w_digest)
-            .bind(self.w_deleted)
-            .bind(self.w_created_at)
-            .bind(self.w_updated_at)
-            .bind(self.w_updated_by)
-            .bind(self.e_write)
-            .bind(self.e_k)
-            .bind(self.e_event_id)
-            .bind(self.e_evt_key)
-            .bind(self.e_schema_version)
-            .bind(self.e_payload)
-            .bind(self.e_metadata)
-            .bind(self.e_recorded_at)
-            .bind(self.i_tenant)
-            .bind(self.i_command_id)
-            .bind(self.i_fingerprint)
-            .bind(self.i_resource)
-            .bind(self.i_identifier)
-            .bind(self.i_from)
-            .bind(self.i_to)
-            .bind(self.i_state)
-            .bind(self.i_recorded_at)
+    /// How many stream writes the columns hold.
+    pub(crate) fn writes(&self) -> usize {
+        self.w_tenant.len()
+    }
+
+    /// How many idempotency records the columns hold.
+    pub(crate) fn records(&self) -> usize {
+        self.i_tenant.len()
+    }
+
+    /// Appends the columns of another batch (the next call of a group): its writes follow these,
+    /// so its events' write numbers move up by the writes already here.
+    pub(crate) fn append(&mut self, mut other: Columns) -> Result<(), StoreError> {
+        let offset = small("stream writes in one group", self.writes())?;
+        self.w_tenant.append(&mut other.w_tenant);
+        self.w_namespace.append(&mut other.w_namespace);
+        self.w_resource.append(&mut other.w_resource);
+        self.w_identifier.append(&mut other.w_identifier);
+        self.w_expected.append(&mut other.w_expected);
+        self.w_count.append(&mut other.w_count);
+        self.w_malformed.append(&mut other.w_malformed);
+        self.w_state.append(&mut other.w_state);
+        self.w_digest.append(&mut other.w_digest);
+        self.w_deleted.append(&mut other.w_deleted);
+        self.w_created_at.append(&mut other.w_created_at);
+        self.w_updated_at.append(&mut other.w_updated_at);
+        self.w_updated_by.append(&mut other.w_updated_by);
+        self.e_write
+            .extend(other.e_write.into_iter().map(|w| w + offset));
+        self.e_k.append(&mut other.e_k);
+        self.e_event_id.append(&mut other.e_event_id);
+        self.e_evt_key.append(&mut other.e_evt_key);
+        self.e_schema_version.append(&mut other.e_schema_version);
+        self.e_payload.append(&mut other.e_payload);
+        self.e_metadata.append(&mut other.e_metadata);
+        self.e_recorded_at.append(&mut other.e_recorded_at);
+        self.i_tenant.append(&mut other.i_tenant);
+        self.i_command_id.append(&mut other.i_command_id);
+        self.i_fingerprint.append(&mut other.i_fingerprint);
+        self.i_resource.append(&mut other.i_resource);
+        self.i_identifier.append(&mut other.i_identifier);
+        self.i_from.append(&mut other.i_from);
+        self.i_to.append(&mut other.i_to);
+        self.i_state.append(&mut other.i_state);
+        self.i_recorded_at.append(&mut other.i_recorded_at);
+        Ok(())
+    }
+
+    /// Adds the 30 arrays to `args`, in the order of the functions' parameters.
+    pub(crate) fn add_to(self, args: &mut PgArguments) -> Result<(), BoxDynError> {
+        args.add(self.w_tenant)?;
+        args.add(self.w_namespace)?;
+        args.add(self.w_resource)?;
+        args.add(self.w_identifier)?;
+        args.add(self.w_expected)?;
+        args.add(self.w_count)?;
+        args.add(self.w_malformed)?;
+        args.add(self.w_state)?;
+        args.add(self.w_digest)?;
+        args.add(self.w_deleted)?;
+        args.add(self.w_created_at)?;
+        args.add(self.w_updated_at)?;
+        args.add(self.w_updated_by)?;
+        args.add(self.e_write)?;
+        args.add(self.e_k)?;
+        args.add(self.e_event_id)?;
+        args.add(self.e_evt_key)?;
+        args.add(self.e_schema_version)?;
+        args.add(self.e_payload)?;
+        args.add(self.e_metadata)?;
+        args.add(self.e_recorded_at)?;
+        args.add(self.i_tenant)?;
+        args.add(self.i_command_id)?;
+        args.add(self.i_fingerprint)?;
+        args.add(self.i_resource)?;
+        args.add(self.i_identifier)?;
+        args.add(self.i_from)?;
+        args.add(self.i_to)?;
+        args.add(self.i_state)?;
+        args.add(self.i_recorded_at)?;
+        Ok(())
     }
 }
 
@@ -187,7 +233,10 @@ pub(crate) fn micros_up(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// A count or small number as PostgreSQL's `integer`.
-fn small<N: TryInto<i32> + Copy + std::fmt::Display>(what: &str, n: N) -> Result<i32, PgError> {
+pub(crate) fn small<N: TryInto<i32> + Copy + std::fmt::Display>(
+    what: &str,
+    n: N,
+) -> Result<i32, PgError> {
     n.try_into().map_err(|_| PgError::Encode {
         what: format!("{what} {n}"),
         message: "it is above the largest integer (2^31 - 1)".into(),

@@ -1,4 +1,6 @@
-//! The write path: a whole [`CommitBatch`] in one call of `fluvius.commit_batch`, one round trip.
+//! The write path of one batch: a whole [`CommitBatch`] in one call of `fluvius.commit_batch`, one
+//! round trip. The commit queue ([`crate::group`]) sends a lone call this way and several calls
+//! through `fluvius.commit_group`; both start from a [`Prepared`] batch.
 
 use std::collections::HashSet;
 
@@ -6,7 +8,7 @@ use fluvius_core::{
     CommitBatch, CommitReceipt, EventEnvelope, ExpectedVersion, StoreError, StreamKey, StreamWrite,
 };
 use serde_json::Value;
-use sqlx::postgres::PgDatabaseError;
+use sqlx::postgres::{PgArguments, PgDatabaseError};
 
 use crate::PgBackend;
 use crate::columns::Columns;
@@ -17,39 +19,82 @@ const COMMIT_SQL: &str = "SELECT fluvius.commit_batch(\
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
     $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)";
 
+/// A batch checked and laid out as the server's arrays, by the caller's task (so that encoding
+/// runs in parallel), ready to be sent alone or as one call of a group.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// The batch itself: its keys and expected versions name a refusal.
+    pub(crate) batch: CommitBatch,
+    /// The arrays; taken when the batch is sent.
+    pub(crate) columns: Columns,
+    /// Per write, why its events cannot be written, if they cannot.
+    pub(crate) malformed: Vec<Option<String>>,
+    /// Per write, how many events it carries.
+    pub(crate) counts: Vec<usize>,
+    /// The snapshot interval of the backend the batch was committed through.
+    pub(crate) snapshot_every: i64,
+}
+
+impl Prepared {
+    /// How many stream writes the batch has.
+    pub(crate) fn writes(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Lays the batch out again, after its columns were taken for a group that failed.
+    pub(crate) fn lay_out_again(&mut self) -> Result<(), StoreError> {
+        self.columns = Columns::from_batch(&self.batch, self.malformed.clone())?;
+        Ok(())
+    }
+}
+
 impl PgBackend {
-    /// Commits a batch atomically: every stream's head is checked and its events, state row,
-    /// snapshot and idempotency records written, or nothing is.
-    pub(crate) async fn commit_batch(
-        &self,
-        batch: CommitBatch,
-    ) -> Result<CommitReceipt, StoreError> {
-        if batch.streams.is_empty() {
-            return Ok(CommitReceipt::default());
-        }
+    /// Checks and lays out a non-empty batch; refuses what needs no server (a command id twice
+    /// in the batch, a value PostgreSQL cannot store).
+    pub(crate) fn prepare(&self, batch: CommitBatch) -> Result<Prepared, StoreError> {
         reject_repeated_ids(&batch)?;
         let malformed: Vec<Option<String>> = batch.streams.iter().map(malformed).collect();
         let columns = Columns::from_batch(&batch, malformed.clone())?;
         let counts = columns.counts();
-        let every = crate::error::to_i64("snapshot interval", self.snapshot_every)?;
-        let result = columns
-            .bind(sqlx::query_scalar::<_, Vec<i64>>(COMMIT_SQL))
-            .bind(every)
-            .fetch_one(&self.pool)
+        let snapshot_every = crate::error::to_i64("snapshot interval", self.snapshot_every)?;
+        Ok(Prepared {
+            batch,
+            columns,
+            malformed,
+            counts,
+            snapshot_every,
+        })
+    }
+
+    /// Commits a prepared batch atomically, on its own: one call of `fluvius.commit_batch`.
+    /// Every stream's head is checked and its events, state row, snapshot and idempotency
+    /// records written, or nothing is.
+    pub(crate) async fn commit_prepared<'c, E>(
+        &self,
+        executor: E,
+        mut prepared: Prepared,
+    ) -> Result<CommitReceipt, StoreError>
+    where
+        E: sqlx::Executor<'c, Database = sqlx::Postgres>,
+    {
+        let mut args = PgArguments::default();
+        std::mem::take(&mut prepared.columns)
+            .add_to(&mut args)
+            .and_then(|()| sqlx::Arguments::add(&mut args, prepared.snapshot_every))
+            .map_err(|err| {
+                StoreError::from(PgError::query("encoding a batch")(sqlx::Error::Encode(err)))
+            })?;
+        let result = sqlx::query_scalar_with::<_, Vec<i64>, _>(COMMIT_SQL, args)
+            .fetch_one(executor)
             .await;
         match result {
-            Ok(positions) => receipt(&counts, positions),
-            Err(err) => Err(self.commit_error(err, &batch, &malformed).await),
+            Ok(positions) => receipt(&prepared.counts, positions),
+            Err(err) => Err(self.commit_error(err, &prepared).await),
         }
     }
 
     /// Turns the server's refusal into the contract's error.
-    async fn commit_error(
-        &self,
-        err: sqlx::Error,
-        batch: &CommitBatch,
-        malformed: &[Option<String>],
-    ) -> StoreError {
+    async fn commit_error(&self, err: sqlx::Error, prepared: &Prepared) -> StoreError {
         let Some(db) = database_error(&err) else {
             return PgError::query("committing a batch")(err).into();
         };
@@ -57,31 +102,15 @@ impl PgBackend {
             .detail()
             .and_then(|d| serde_json::from_str(d).ok())
             .unwrap_or(Value::Null);
-        let write = detail["write"]
-            .as_u64()
-            .and_then(|n| usize::try_from(n).ok())
-            .and_then(|n| n.checked_sub(1))
-            .and_then(|i| batch.streams.get(i).map(|w| (i, w)));
-        match (db.code(), db.constraint(), write) {
-            ("FV001", _, Some((_, write))) => StoreError::Conflict {
-                key: write.key.clone(),
-                expected: write.expected,
-                actual: detail["actual"].as_u64().unwrap_or_default(),
-            },
-            ("FV002", _, Some((i, _))) => {
-                StoreError::Backend(malformed[i].clone().unwrap_or_default())
-            }
-            ("FV003", _, _) => match detail["command_id"].as_str().map(str::parse) {
-                Some(Ok(command_id)) => StoreError::DuplicateCommandId {
-                    tenant: detail["tenant"].as_str().unwrap_or_default().to_owned(),
-                    command_id,
-                },
-                _ => PgError::query("committing a batch")(err).into(),
-            },
+        let batch = &prepared.batch;
+        if let Some(refused) = refusal(db.code(), &detail, 0, prepared) {
+            return refused;
+        }
+        match (db.code(), db.constraint()) {
             // A writer that raced past the checks: possible only without the stream lock or for
             // a command id committed between the check and the insert.
-            ("23505", Some("idempotency_pkey"), _) => self.duplicate_of(batch).await,
-            ("23505", Some("events_stream_version_key"), _) => self.conflict_of(batch).await,
+            ("23505", Some("idempotency_pkey")) => self.duplicate_of(batch).await,
+            ("23505", Some("events_stream_version_key")) => self.conflict_of(batch).await,
             _ => PgError::query("committing a batch")(err).into(),
         }
     }
@@ -128,9 +157,44 @@ impl PgBackend {
     }
 }
 
-fn database_error(err: &sqlx::Error) -> Option<&PgDatabaseError> {
+pub(crate) fn database_error(err: &sqlx::Error) -> Option<&PgDatabaseError> {
     match err {
         sqlx::Error::Database(db) => db.try_downcast_ref::<PgDatabaseError>(),
+        _ => None,
+    }
+}
+
+/// The contract's error for a refusal the commit functions report: `code` FV001 (conflict), FV002
+/// (malformed write) or FV003 (duplicate command id), with its JSON `detail`, where
+/// `detail["write"]` counts from 1 at the write `first_write + 1` (the first of this batch).
+/// `None` for any other code, or a detail that names no write of the batch.
+pub(crate) fn refusal(
+    code: &str,
+    detail: &Value,
+    first_write: usize,
+    prepared: &Prepared,
+) -> Option<StoreError> {
+    let write = detail["write"]
+        .as_u64()
+        .and_then(|n| usize::try_from(n).ok())
+        .and_then(|n| n.checked_sub(first_write + 1))
+        .and_then(|i| prepared.batch.streams.get(i).map(|w| (i, w)));
+    match (code, write) {
+        ("FV001", Some((_, write))) => Some(StoreError::Conflict {
+            key: write.key.clone(),
+            expected: write.expected,
+            actual: detail["actual"].as_u64().unwrap_or_default(),
+        }),
+        ("FV002", Some((i, _))) => Some(StoreError::Backend(
+            prepared.malformed[i].clone().unwrap_or_default(),
+        )),
+        ("FV003", _) => match detail["command_id"].as_str().map(str::parse) {
+            Some(Ok(command_id)) => Some(StoreError::DuplicateCommandId {
+                tenant: detail["tenant"].as_str().unwrap_or_default().to_owned(),
+                command_id,
+            }),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -185,7 +249,7 @@ fn belongs_to(event: &EventEnvelope, key: &StreamKey) -> bool {
 }
 
 /// Splits the positions (batch order) into one list per stream write.
-fn receipt(counts: &[usize], positions: Vec<i64>) -> Result<CommitReceipt, StoreError> {
+pub(crate) fn receipt(counts: &[usize], positions: Vec<i64>) -> Result<CommitReceipt, StoreError> {
     let total: usize = counts.iter().sum();
     if positions.len() != total {
         return Err(StoreError::Backend(format!(

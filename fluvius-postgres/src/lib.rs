@@ -43,13 +43,18 @@
 //!
 //! | call | SQL | round trips |
 //! |---|---|---|
-//! | `commit` (any batch: one command, a group of queued commands, an import of many streams) | `SELECT fluvius.commit_batch(..)`: one function call with the batch as 30 parallel arrays, in its own implicit transaction | 1 |
+//! | `commit` (any batch: one command, a group of queued commands, an import of many streams) | through the commit queue (see [group commit](crate#group-commit)): `SELECT fluvius.commit_batch(..)` for a call flushed alone, `SELECT .. FROM fluvius.commit_group(..)` for several calls flushed together; either is one statement in its own implicit transaction, with the batch (or group) as parallel arrays | 1 per flush, shared by the calls it carries |
 //! | `load_state` | `SELECT .. FROM fluvius.states WHERE <key>` | 1 |
 //! | `read_stream` | `SELECT .. FROM fluvius.events WHERE <key> AND version > .. ORDER BY version` | 1 |
 //! | `load_snapshot` | latest of `fluvius.snapshots` and the state row within the range | 1 |
 //! | `find` | one `SELECT .. count(*) OVER ()` over `fluvius.states` (see [`find`](crate#find)) | 1 (2 for an empty page at an offset) |
 //! | `read_all` | one `SELECT` below the transaction horizon, ordered by `(xid, position)` | 1 (retried briefly when committed events wait behind a running transaction) |
 //! | `idempotency`, `purge_idempotency` | one `SELECT` / `DELETE` on `fluvius.idempotency` | 1 |
+//!
+//! Each call that takes a connection from the pool may cost one more round trip: sqlx pings a
+//! connection before handing it out unless the pool was built with
+//! `PgPoolOptions::test_before_acquire(false)`. The commit queue's flushers keep their
+//! connection from one flush to the next, so commits do not pay it.
 //!
 //! `fluvius.commit_batch` (a PL/pgSQL function, plans cached per connection) runs, in the one
 //! transaction of that statement:
@@ -76,6 +81,51 @@
 //! with the batch. A zero-event write only checks its version and writes its idempotency
 //! records. Any error rolls the whole transaction back.
 //!
+//! # Group commit
+//!
+//! On a server that flushes its WAL to disk at each commit, a commit costs a disk flush, and
+//! commands that each commit alone are bound by it. So `commit` calls made at the same time (by
+//! any tasks or domains sharing a backend and its clones, on any streams) share a transaction,
+//! while each call keeps its own outcome, all or nothing (invariant 3):
+//!
+//! - `commit` checks and lays out its batch in the caller's task, queues it with a oneshot
+//!   sender, and waits. If fewer than [`PgBackend::max_flushers`] flushers run (default
+//!   [`DEFAULT_MAX_FLUSHERS`], at most the pool's size less one), it spawns one: a task of its
+//!   own, so a caller that stops waiting cannot cancel a flush carrying other calls. A call whose
+//!   caller stopped waiting is still committed (or refused) with its group.
+//! - A flusher takes every queued call, oldest first, up to [`PgBackend::max_group`] stream
+//!   writes (default [`DEFAULT_MAX_GROUP`]), sends them in one round trip, answers each call,
+//!   and starts again while calls are queued; with none, it waits a few milliseconds for one
+//!   (keeping its connection) before it stops. Calls arriving during a flush wait for the next
+//!   one: the busier the backend, the bigger the groups. The queue and its count of flushers
+//!   share one mutex, so a queued call always has a flusher that will take it.
+//! - A call flushed alone goes through `fluvius.commit_batch` (cheaper for one call, measured).
+//!   Several go through `fluvius.commit_group`, which takes the advisory locks of all their
+//!   streams, sorted, then those of all their command ids (the two-integer lock space, which
+//!   stream keys never use), before any statement takes a transaction id; then it commits each
+//!   call or refuses it, in queue order: a call is checked against the heads and command ids as
+//!   the earlier *committed* calls of the group left them, and written only if every check
+//!   passes, so a refused call leaves nothing for the later ones to see. One event at a known
+//!   version costs one statement (the state row moves from the expected head, and the event is
+//!   inserted only if it did); with four calls or more that share nothing with the rest of the
+//!   group (one event on an existing stream, no command id, alone on their stream), one
+//!   `UPDATE .. FROM` and one `INSERT` write all of them. The function returns the positions and,
+//!   per call, why it was refused: [`StoreError::Conflict`] (with the write and the actual head),
+//!   [`StoreError::DuplicateCommandId`] (a command id recorded before the group or by an earlier
+//!   call of it: the first wins), or a malformed write.
+//! - If the group's statement fails on data the checks cannot see (an integrity or data error,
+//!   such as an event id used before), the group rolled back and each of its calls is sent alone,
+//!   so each gets its own outcome. Any other error fails every call of the group with
+//!   [`StoreError::Backend`], which says whether nothing was committed (the server refused the
+//!   statement, or no connection was found) or whether the outcome is unknown (the connection
+//!   failed while the statement, whose implicit `COMMIT` ends it, was in flight).
+//! - Within a stream the transaction order stays the version order: a call's events are in its
+//!   group's transaction, which took the stream's lock before its transaction id, and calls of
+//!   one stream in one group are written in queue order.
+//!
+//! [`PgBackend::commit_stats`] counts flushes and the calls they carried. `.max_group(1)` turns
+//! group commit off: each call is then its own transaction, sent by its caller.
+//!
 //! # Find
 //!
 //! State queries translate the filter DSL to SQL over the `jsonb` state with bound parameters
@@ -101,16 +151,19 @@
 //!
 //! [`StoreError::Conflict`]: fluvius_core::StoreError::Conflict
 //! [`StoreError::DuplicateCommandId`]: fluvius_core::StoreError::DuplicateCommandId
+//! [`StoreError::Backend`]: fluvius_core::StoreError::Backend
 
 mod backend;
 mod columns;
 mod commit;
 mod error;
 mod find;
+mod group;
 mod log;
 mod migrate;
 mod read;
 
 pub use backend::{DEFAULT_SNAPSHOT_EVERY, PgBackend};
 pub use error::PgError;
+pub use group::{CommitStats, DEFAULT_MAX_FLUSHERS, DEFAULT_MAX_GROUP};
 pub use migrate::migrate;
