@@ -8,92 +8,16 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chrono::{DateTime, Utc};
 use fluvius_conformance::domain::{self, Account};
-use fluvius_core::{
-    At, Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord,
-    ImportEvent, Snapshot, StatePage, StateQuery, StoreError, StoredState, StreamKey, StreamRange,
-};
-use fluvius_postgres::PgBackend;
+use fluvius_core::{At, ImportEvent};
 use serde_json::json;
-use support::TestDb;
-use uuid::Uuid;
-
-/// Counts the events `read_stream` hands out.
-#[derive(Debug)]
-struct Counting {
-    inner: PgBackend,
-    events_read: AtomicUsize,
-}
-
-impl Counting {
-    fn take(&self) -> usize {
-        self.events_read.swap(0, Ordering::SeqCst)
-    }
-}
-
-impl Backend for Counting {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn commit(&self, batch: CommitBatch) -> BoxFuture<'_, Result<CommitReceipt, StoreError>> {
-        self.inner.commit(batch)
-    }
-    fn load_state<'a>(
-        &'a self,
-        key: &'a StreamKey,
-    ) -> BoxFuture<'a, Result<Option<StoredState>, StoreError>> {
-        self.inner.load_state(key)
-    }
-    fn read_stream<'a>(
-        &'a self,
-        key: &'a StreamKey,
-        range: StreamRange,
-    ) -> BoxFuture<'a, Result<Vec<EventEnvelope>, StoreError>> {
-        Box::pin(async move {
-            let events = self.inner.read_stream(key, range).await?;
-            self.events_read.fetch_add(events.len(), Ordering::SeqCst);
-            Ok(events)
-        })
-    }
-    fn read_all(
-        &self,
-        after_position: u64,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<EventEnvelope>, StoreError>> {
-        self.inner.read_all(after_position, limit)
-    }
-    fn find<'a>(&'a self, query: &'a StateQuery) -> BoxFuture<'a, Result<StatePage, StoreError>> {
-        self.inner.find(query)
-    }
-    fn idempotency<'a>(
-        &'a self,
-        tenant: &'a str,
-        command_id: Uuid,
-    ) -> BoxFuture<'a, Result<Option<IdempotencyRecord>, StoreError>> {
-        self.inner.idempotency(tenant, command_id)
-    }
-    fn purge_idempotency(&self, before: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
-        self.inner.purge_idempotency(before)
-    }
-    fn load_snapshot<'a>(
-        &'a self,
-        key: &'a StreamKey,
-        range: StreamRange,
-    ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
-        self.inner.load_snapshot(key, range)
-    }
-}
+use support::{OwnedDb, TestDb};
 
 /// A stream `long` of 1 opening and 9,999 deposits of 1, imported in 100 commits of 100 events
 /// (so every multiple of 100 is crossed by a commit), each event one second after the previous.
-async fn long_stream(db: &TestDb) -> (Arc<Counting>, fluvius_core::Domain) {
-    let counting = Arc::new(Counting {
-        inner: db.backend().await,
-        events_read: AtomicUsize::new(0),
-    });
+async fn long_stream(db: &TestDb) -> (Arc<OwnedDb>, fluvius_core::Domain) {
+    let counting = Arc::new(OwnedDb::new(db.backend().await, None));
     let domain = domain::domain(counting.clone());
     for chunk in 0..100 {
         let events = (1..=100)
@@ -115,7 +39,7 @@ async fn long_stream(db: &TestDb) -> (Arc<Counting>, fluvius_core::Domain) {
             .collect();
         domain.import(events).await.expect("import a chunk");
     }
-    counting.take();
+    counting.take_events_read();
     (counting, domain)
 }
 
@@ -138,7 +62,7 @@ async fn time_travel_near_the_head_folds_from_a_snapshot() {
         .expect("fetch");
     assert_eq!(head.balance, 9_999);
     assert_eq!(
-        counting.take(),
+        counting.take_events_read(),
         0,
         "the head is the state row: no event is read"
     );
@@ -149,7 +73,11 @@ async fn time_travel_near_the_head_folds_from_a_snapshot() {
         .await
         .expect("fetch_at");
     assert_eq!(then.balance, 9_949);
-    assert_eq!(counting.take(), 50, "folded from the snapshot at 9,900");
+    assert_eq!(
+        counting.take_events_read(),
+        50,
+        "folded from the snapshot at 9,900"
+    );
 
     let then: Account = domain
         .statemgr()
@@ -157,7 +85,11 @@ async fn time_travel_near_the_head_folds_from_a_snapshot() {
         .await
         .expect("fetch_at a time");
     assert_eq!(then.balance, 5_431);
-    assert_eq!(counting.take(), 32, "folded from the snapshot at 5,400");
+    assert_eq!(
+        counting.take_events_read(),
+        32,
+        "folded from the snapshot at 5,400"
+    );
 
     let start: Account = domain
         .statemgr()
@@ -166,7 +98,7 @@ async fn time_travel_near_the_head_folds_from_a_snapshot() {
         .expect("fetch_at 3");
     assert_eq!(start.balance, 2);
     assert_eq!(
-        counting.take(),
+        counting.take_events_read(),
         3,
         "before the first snapshot: folded from the start"
     );
@@ -194,7 +126,7 @@ async fn a_snapshot_of_another_state_type_is_ignored() {
         .expect("fetch_at");
     assert_eq!(then.balance, 9_949, "refolded from the events");
     assert_eq!(
-        counting.take(),
+        counting.take_events_read(),
         9_950,
         "every event up to the version was read"
     );

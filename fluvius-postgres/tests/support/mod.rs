@@ -99,17 +99,35 @@ impl Drop for TestDb {
 pub async fn fresh_backend() -> Arc<dyn Backend> {
     let db = TestDb::create().await;
     let inner = db.backend().await;
-    Arc::new(OwnedDb {
-        inner,
-        _db: Arc::new(db),
-    })
+    Arc::new(OwnedDb::new(inner, Some(Arc::new(db))))
 }
 
-/// A backend that owns its test database: the database goes when the last clone does.
+/// A backend that owns its test database (the database goes when the last clone does) and
+/// counts the events `read_stream` hands out, so tests can tell a fold from a snapshot read
+/// without timing anything.
 #[derive(Debug, Clone)]
 pub struct OwnedDb {
     pub inner: PgBackend,
-    _db: Arc<TestDb>,
+    _db: Option<Arc<TestDb>>,
+    events_read: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[allow(dead_code)]
+impl OwnedDb {
+    /// Wraps a backend; `db`, when given, is dropped with the last clone.
+    pub fn new(inner: PgBackend, db: Option<Arc<TestDb>>) -> Self {
+        OwnedDb {
+            inner,
+            _db: db,
+            events_read: Arc::default(),
+        }
+    }
+
+    /// The events read since the last call.
+    pub fn take_events_read(&self) -> usize {
+        self.events_read
+            .swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl Backend for OwnedDb {
@@ -130,7 +148,12 @@ impl Backend for OwnedDb {
         key: &'a StreamKey,
         range: StreamRange,
     ) -> BoxFuture<'a, Result<Vec<EventEnvelope>, StoreError>> {
-        self.inner.read_stream(key, range)
+        Box::pin(async move {
+            let events = self.inner.read_stream(key, range).await?;
+            self.events_read
+                .fetch_add(events.len(), std::sync::atomic::Ordering::SeqCst);
+            Ok(events)
+        })
     }
     fn read_all(
         &self,
