@@ -99,17 +99,7 @@ async fn the_cursor_follows_transaction_order() {
     let backend = db.backend().await;
     commit(&backend, "first").await;
 
-    let mut early = PgConnection::connect_with(&db.options())
-        .await
-        .expect("connect");
-    sqlx::query("BEGIN")
-        .execute(&mut early)
-        .await
-        .expect("begin");
-    sqlx::query("SELECT pg_current_xact_id()")
-        .execute(&mut early)
-        .await
-        .expect("take a transaction id");
+    let mut early = open_transaction(&db).await;
     let p_late = commit(&backend, "late").await;
     let p_early = insert_raw(&mut early, "early").await;
     assert!(p_early > p_late, "the early transaction inserted last");
@@ -149,17 +139,7 @@ async fn transactions_of_other_databases_do_not_hold_the_log_back() {
     let elsewhere = TestDb::create().await;
     let backend = db.backend().await;
 
-    let mut other = PgConnection::connect_with(&elsewhere.options())
-        .await
-        .expect("connect");
-    sqlx::query("BEGIN")
-        .execute(&mut other)
-        .await
-        .expect("begin");
-    sqlx::query("SELECT pg_current_xact_id()")
-        .execute(&mut other)
-        .await
-        .expect("take a transaction id");
+    let mut other = open_transaction(&elsewhere).await;
     commit(&backend, "mine").await;
 
     // Held back, the read would wait out its retries and return nothing.
@@ -211,4 +191,20 @@ async fn racing_commits_of_one_stream_are_logged_in_version_order() {
     let log = backend.read_all(0, 1000).await.expect("read_all");
     let versions: Vec<u64> = log.iter().map(|e| e.version).collect();
     assert_eq!(versions, (1..=160).collect::<Vec<_>>());
+}
+
+/// A connection to `db` inside a transaction that already holds a transaction id.
+async fn open_transaction(db: &TestDb) -> PgConnection {
+    let mut conn = PgConnection::connect_with(&db.options())
+        .await
+        .expect("connect");
+    sqlx::query("BEGIN")
+        .execute(&mut conn)
+        .await
+        .expect("begin");
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut conn)
+        .await
+        .expect("take a transaction id");
+    conn
 }
