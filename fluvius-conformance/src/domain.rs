@@ -254,6 +254,17 @@ impl Bank {
             .collect()
     }
 
+    /// Panics with the given message: the suite checks that a panicking action fails only its
+    /// own command.
+    #[action(evt_key = "deposit-made", resources = ["account"])]
+    async fn explode(
+        &self,
+        _account: &Account,
+        message: String,
+    ) -> Result<DepositMade, DomainError> {
+        panic!("{message}")
+    }
+
     /// Closes (soft-deletes) an account. Rule: its balance is zero.
     #[action(evt_key = "account-closed", resources = ["account"], delete)]
     async fn close_account(

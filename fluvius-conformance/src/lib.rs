@@ -46,6 +46,7 @@ use fluvius_core::{Backend, BoxFuture};
 
 pub mod cases;
 pub mod domain;
+pub mod gate;
 pub mod support;
 
 /// One conformance case: where it lives and how to run it.

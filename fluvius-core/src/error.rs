@@ -128,6 +128,39 @@ pub enum Error {
     /// The backend failed.
     #[error("store failure: {0}")]
     Store(String),
+    /// The store cannot be reached right now (connection refused or lost before the write, pool
+    /// exhausted, server shutting down). Nothing was written: retrying later is safe.
+    #[error("the store is unavailable, nothing was written; retry later: {message}")]
+    Unavailable {
+        /// What was unavailable, without server internals.
+        message: String,
+    },
+    /// The write was sent but its outcome is unknown (the connection broke during the commit):
+    /// the command may have committed. Read the stream, or repeat the command with the same
+    /// command id, before retrying.
+    #[error("the outcome is unknown: {message}")]
+    OutcomeUnknown {
+        /// What happened, without server internals.
+        message: String,
+    },
+    /// A fault the caller cannot fix (a bug in the framework, the backend or the deployment).
+    /// Nothing was written.
+    #[error("internal error: {message}")]
+    Internal {
+        /// What failed, without server internals.
+        message: String,
+    },
+    /// The action's code panicked. Nothing was written for this command; other commands are
+    /// unaffected.
+    #[error("action `{action}` of command `{command}` panicked: {message}")]
+    ActionPanicked {
+        /// The command key.
+        command: String,
+        /// The Rust method behind it.
+        action: &'static str,
+        /// The panic's message.
+        message: String,
+    },
 }
 
 impl Error {

@@ -15,6 +15,7 @@ pub mod events;
 mod fixtures;
 pub mod idempotency;
 pub mod import;
+pub mod isolation;
 pub mod log;
 pub mod query_filters;
 pub mod query_pages;
@@ -70,6 +71,12 @@ macro_rules! __with_cases {
                 concurrent_duplicates,
                 noop_with_id,
                 purge_idempotency,
+            }
+            isolation {
+                cancelled_caller_changes_no_other_answer,
+                panicking_action_fails_only_itself,
+                refusals_wait_for_their_commit,
+                hot_stream_across_domains,
             }
             import {
                 bulk_import,

@@ -1,14 +1,24 @@
 //! Group commit: the commands queued on one stream are decided one after the other against the
-//! evolving state, then written in a single commit. A refused command is simply not in it; on a
-//! conflict with another process the stream's tail is folded in and the batch is decided again.
+//! evolving state, then written in a single commit. A refused command is simply not in it.
+//!
+//! Every answer is explained by committed history alone: accepted commands are answered after
+//! their commit, and so are refusals, since they were decided against the batch-mates before
+//! them. When the commit fails (a conflict with another process, or a store failure) every
+//! command of the batch, refused ones included, is decided again against fresh state; conflict
+//! retries back off with jitter so that writers in several processes do not keep colliding.
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
+use futures::FutureExt;
 use parking_lot::Mutex;
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::aggregate::{ActionCall, ResourceDescriptor};
+use crate::aggregate::{ActionCall, ActionOutcome, Aggregate, ResourceDescriptor};
 use crate::backend::{CommitBatch, IdempotencyRecord, StoreError, StreamKey};
 use crate::command::Command;
 use crate::error::Error;
@@ -21,14 +31,12 @@ use super::{ActionEntry, DomainInner, ResourceEntry};
 /// The most commands one commit carries; the rest wait for the next one.
 pub(crate) const MAX_BATCH: usize = 256;
 
-/// A command waiting for its stream, and the answer it will get.
+/// A command waiting for its stream, and where its answer goes.
 pub(crate) struct Pending {
     pub(crate) command: Command,
     pub(crate) action: ActionEntry,
     pub(crate) fingerprint: Option<String>,
-    result: Mutex<Option<Result<Response, Error>>>,
-    /// Signalled once the command has its answer, so its caller stops waiting for the lock.
-    pub(crate) answered: tokio::sync::Notify,
+    reply: Mutex<Option<oneshot::Sender<Result<Response, Error>>>>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -40,32 +48,34 @@ impl std::fmt::Debug for Pending {
 }
 
 impl Pending {
-    pub(crate) fn new(command: Command, action: ActionEntry, fingerprint: Option<String>) -> Self {
+    pub(crate) fn new(
+        command: Command,
+        action: ActionEntry,
+        fingerprint: Option<String>,
+        reply: oneshot::Sender<Result<Response, Error>>,
+    ) -> Self {
         Pending {
             command,
             action,
             fingerprint,
-            result: Mutex::new(None),
-            answered: tokio::sync::Notify::new(),
+            reply: Mutex::new(Some(reply)),
         }
     }
 
+    /// Answers the command (once; a later answer is ignored).
     pub(crate) fn resolve(&self, result: Result<Response, Error>) {
-        *self.result.lock() = Some(result);
-        self.answered.notify_one();
-    }
-
-    /// Answers the command unless it already has an answer.
-    pub(crate) fn resolve_if_open(&self, result: impl FnOnce() -> Result<Response, Error>) {
-        let mut slot = self.result.lock();
-        if slot.is_none() {
-            *slot = Some(result());
-            self.answered.notify_one();
+        if let Some(reply) = self.reply.lock().take() {
+            // The caller may have stopped waiting; the outcome stands all the same.
+            let _ = reply.send(result);
         }
     }
 
-    pub(crate) fn take_result(&self) -> Option<Result<Response, Error>> {
-        self.result.lock().take()
+    /// Whether nobody waits for the answer any more (the caller was cancelled).
+    pub(crate) fn abandoned(&self) -> bool {
+        self.reply
+            .lock()
+            .as_ref()
+            .is_none_or(|reply| reply.is_closed())
     }
 }
 
@@ -84,11 +94,11 @@ impl DomainInner {
         key: &StreamKey,
         entry: &ResourceEntry,
         cached: &mut Option<CachedStream>,
-        batch: &[&Pending],
+        batch: &[Arc<Pending>],
     ) {
         let resource = &entry.descriptor;
-        let mut open: Vec<&Pending> = batch.to_vec();
-        let mut retries = 0;
+        let mut open: Vec<&Pending> = batch.iter().map(|p| &**p).collect();
+        let mut attempts = 0;
         while !open.is_empty() {
             let mut start = match cached.take() {
                 Some(head) => head,
@@ -111,29 +121,27 @@ impl DomainInner {
             }
             let mut head = start.clone();
             let mut decided = Vec::with_capacity(open.len());
+            let mut refused = Vec::new();
             for pending in open.drain(..) {
                 match self.decide(pending, key, &head).await {
                     Ok(d) => {
                         head = d.head.clone();
                         decided.push(d);
                     }
-                    Err(err) => pending.resolve(Err(err)),
+                    Err(err) => refused.push((pending, err)),
                 }
             }
-            if decided
+            let writes = decided
                 .iter()
-                .all(|d| d.events.is_empty() && d.record.is_none())
-            {
-                for d in decided {
-                    d.pending
-                        .resolve(Ok(response(d.pending, d.events, &d.head, resource)));
-                }
-                *cached = Some(head);
-                return;
-            }
-            match self.commit(key, entry, &start, &head, &decided).await {
+                .any(|d| !d.events.is_empty() || d.record.is_some());
+            let committed = if writes {
+                self.commit(key, entry, &start, &head, &decided).await
+            } else {
+                Ok(Vec::new())
+            };
+            let err = match committed {
                 Ok(positions) => {
-                    let committed = decided.len() as u64;
+                    let count = decided.len() as u64;
                     let mut positions = positions.into_iter();
                     for d in decided {
                         let mut events = d.events;
@@ -143,49 +151,67 @@ impl DomainInner {
                         d.pending
                             .resolve(Ok(response(d.pending, events, &d.head, resource)));
                     }
-                    self.stats.commands.fetch_add(committed, Ordering::Relaxed);
+                    for (pending, err) in refused {
+                        pending.resolve(Err(err));
+                    }
+                    if writes {
+                        self.stats.commands.fetch_add(count, Ordering::Relaxed);
+                    }
                     *cached = Some(head);
                     return;
                 }
-                Err(StoreError::Conflict { actual, .. }) => {
-                    tracing::debug!(stream = %key, retries, actual, "version conflict, retrying");
-                    let fresh = match self.refresh(key, entry, start).await {
+                Err(err) => err,
+            };
+            attempts += 1;
+            // Refusals were decided against batch-mates that did not commit: decide them again.
+            open.extend(refused.into_iter().map(|(pending, _)| pending));
+            match err {
+                StoreError::Conflict { actual, .. } => {
+                    tracing::debug!(stream = %key, attempts, actual, "version conflict, retrying");
+                    let retrying = decided
+                        .iter()
+                        .any(|d| d.pending.command.expected_version.is_none())
+                        && attempts <= self.max_retries;
+                    if retrying {
+                        // Wait first, then read the tail: what is read last is freshest when the
+                        // batch is decided again.
+                        self.stats.conflict_retries.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(backoff(attempts)).await;
+                    }
+                    let fresh = match self.refresh(key, entry, start.clone()).await {
                         Ok(head) => head,
                         Err(err) => {
                             let all: Vec<_> = decided.iter().map(|d| d.pending).collect();
-                            return fail_all(&all, &err);
+                            fail_all(&all, &err);
+                            return fail_all(&open, &err);
                         }
                     };
-                    retries += 1;
                     for d in decided {
                         let command = &d.pending.command;
                         if let Some(expected) = command.expected_version {
                             d.pending
                                 .resolve(Err(conflict(command, expected, fresh.version)));
-                        } else if retries > self.max_retries {
+                        } else if attempts > self.max_retries {
                             d.pending.resolve(Err(conflict(
                                 command,
-                                start_version(&d),
-                                fresh.version,
+                                start.version,
+                                fresh.version.max(actual),
                             )));
                         } else {
                             open.push(d.pending);
                         }
                     }
-                    if !open.is_empty() {
-                        self.stats.conflict_retries.fetch_add(1, Ordering::Relaxed);
-                    }
                     *cached = Some(fresh);
                 }
-                Err(StoreError::DuplicateCommandId { .. }) => {
+                StoreError::DuplicateCommandId { .. } => {
                     // Another process recorded one of these ids first: answer those as it did
                     // and try the others again.
-                    retries += 1;
+                    *cached = Some(start);
                     for d in decided {
                         let pending = d.pending;
                         match self.recorded_elsewhere(pending).await {
                             Some(answer) => pending.resolve(answer),
-                            None if retries > self.max_retries => {
+                            None if attempts > self.max_retries => {
                                 pending.resolve(Err(Error::DuplicateCommand {
                                     command_id: pending.command.id,
                                 }))
@@ -194,11 +220,16 @@ impl DomainInner {
                         }
                     }
                 }
-                Err(err) => {
-                    // The outcome of a failed write is unknown: read the stream afresh next time.
+                err => {
+                    // Whether a failed write happened is unknown to this process: the accepted
+                    // commands are told so, the stream is read afresh, and the refused ones are
+                    // decided again against what the store then holds.
                     let err = Error::from(err);
                     let all: Vec<_> = decided.iter().map(|d| d.pending).collect();
-                    return fail_all(&all, &err);
+                    fail_all(&all, &err);
+                    if attempts > self.max_retries {
+                        return fail_all(&open, &err);
+                    }
                 }
             }
         }
@@ -253,7 +284,7 @@ impl DomainInner {
             head.state.as_ref(),
             &command.payload,
         );
-        let outcome = handler.handle(call).await?;
+        let outcome = run_action(handler.as_ref(), call, command, descriptor.method).await?;
 
         let now = self.recorded_at(head.updated_at);
         let context = &command.context;
@@ -341,8 +372,45 @@ impl DomainInner {
     }
 }
 
-fn start_version(d: &Decided<'_>) -> u64 {
-    d.head.version - d.events.len() as u64
+/// Runs an action, turning a panic into that command's error: the panic never reaches the
+/// rest of the batch or another caller.
+async fn run_action(
+    handler: &dyn Aggregate,
+    call: ActionCall<'_>,
+    command: &Command,
+    method: &'static str,
+) -> Result<ActionOutcome, Error> {
+    let panicked = |payload: Box<dyn Any + Send>| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        tracing::error!(command = %command.key, action = method, %message, "action panicked");
+        Error::ActionPanicked {
+            command: command.key.clone(),
+            action: method,
+            message,
+        }
+    };
+    let future = match std::panic::catch_unwind(AssertUnwindSafe(|| handler.handle(call))) {
+        Ok(future) => future,
+        Err(payload) => return Err(panicked(payload)),
+    };
+    match AssertUnwindSafe(future).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(payload) => Err(panicked(payload)),
+    }
+}
+
+/// How long to wait before conflict retry `attempt` (1, 2, ...): up to 250 µs, doubling to at
+/// most 8 ms, with full jitter so that competing processes spread out instead of colliding again.
+/// The ceiling stays low because a writer that keeps committing never waits: many quick tries
+/// beat a few long sleeps against it.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = (250u64 << attempt.saturating_sub(1).min(5)).min(8_000);
+    let jitter = Uuid::new_v4().as_u64_pair().0 % (ceiling + 1);
+    Duration::from_micros(jitter)
 }
 
 fn conflict(command: &Command, expected: u64, actual: u64) -> Error {

@@ -34,7 +34,7 @@ impl DomainBuilder {
             backend: None,
             clock: Arc::new(SystemClock),
             multi_tenant: false,
-            max_retries: 10,
+            max_retries: 100,
             cache_capacity: 100_000,
         }
     }
@@ -73,8 +73,9 @@ impl DomainBuilder {
         self
     }
 
-    /// How many times a command is re-run against fresh state after a version conflict
-    /// (default 10).
+    /// How many times a command is re-run against fresh state after a version conflict with
+    /// another process (default 100). Each retry first waits a random time, growing with the
+    /// attempt from up to 250 µs to up to 8 ms, so competing writers spread out.
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.max_retries = retries;
         self

@@ -1,11 +1,11 @@
-//! Per-stream serialisation inside the process: a keyed lock guarding a cached (version, state),
-//! and the queue of commands waiting for it.
+//! Per-stream serialisation inside the process: a queue per stream, the one driver working through
+//! it, and the cached (version, state) it hands on.
 //!
-//! Commands on one stream queue behind its lock, so in one process they never conflict with each
-//! other; the backend's expected-version check still guards against other processes. Whoever
-//! holds the lock takes every queued command with it and commits them together (group commit).
+//! Commands on one stream queue behind one driver, so in one process they never conflict with each
+//! other; the backend's expected-version check still guards against other processes. The driver
+//! takes every queued command and commits them together (group commit).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash};
 
 use foldhash::fast::RandomState;
@@ -33,33 +33,113 @@ pub(crate) struct CachedStream {
     pub(crate) updated_by: Option<String>,
 }
 
-/// One stream's lock (guarding its cached head) and its queue of waiting commands.
+/// One stream's queue of waiting commands, whether a driver is working through it, and the cached
+/// head the driver hands on to the next one.
+///
+/// At most one driver runs per stream: whoever submits to an undriven slot becomes it. The driver
+/// owns the head while it runs and parks it here when the queue is empty.
 #[derive(Debug, Default)]
 pub(crate) struct Slot {
-    pub(crate) head: tokio::sync::Mutex<Option<CachedStream>>,
-    queue: Mutex<Vec<Arc<Pending>>>,
+    inner: Mutex<SlotInner>,
+    /// Signalled when the stream stops being driven, for whoever waits to claim it.
+    released: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct SlotInner {
+    queue: VecDeque<Arc<Pending>>,
+    driving: bool,
+    head: Option<CachedStream>,
 }
 
 impl Slot {
-    pub(crate) fn enqueue(&self, pending: &Arc<Pending>) {
-        self.queue.lock().push(pending.clone());
+    /// Queues a command; returns whether the caller must drive the stream (nobody else is).
+    pub(crate) fn submit(&self, pending: Arc<Pending>) -> bool {
+        let mut inner = self.inner.lock();
+        inner.queue.push_back(pending);
+        !std::mem::replace(&mut inner.driving, true)
     }
 
-    /// Removes a command that gave up waiting before anyone took it.
-    pub(crate) fn withdraw(&self, pending: &Arc<Pending>) {
-        self.queue.lock().retain(|p| !Arc::ptr_eq(p, pending));
+    /// The head parked by the previous driver; called once by a new driver.
+    pub(crate) fn take_head(&self) -> Option<CachedStream> {
+        self.inner.lock().head.take()
     }
 
-    /// Whether no command waits in the queue.
-    pub(crate) fn is_idle(&self) -> bool {
-        self.queue.lock().is_empty()
+    /// The next commands to decide, oldest first, skipping those whose caller stopped waiting
+    /// before they were taken. When none is left the driver parks `head` and stops driving, in
+    /// one step with the check, so a command submitted meanwhile always finds a driver.
+    pub(crate) fn next_batch(
+        &self,
+        max: usize,
+        head: &mut Option<CachedStream>,
+    ) -> Option<Vec<Arc<Pending>>> {
+        let mut inner = self.inner.lock();
+        let mut batch = Vec::new();
+        while batch.len() < max {
+            let Some(pending) = inner.queue.pop_front() else {
+                break;
+            };
+            if !pending.abandoned() {
+                batch.push(pending);
+            }
+        }
+        if batch.is_empty() {
+            inner.head = head.take();
+            inner.driving = false;
+            drop(inner);
+            self.released.notify_waiters();
+            return None;
+        }
+        Some(batch)
     }
 
-    /// Takes up to `max` waiting commands, oldest first.
-    pub(crate) fn drain(&self, max: usize) -> Vec<Arc<Pending>> {
-        let mut queue = self.queue.lock();
-        let n = queue.len().min(max);
-        queue.drain(..n).collect()
+    /// Waits until no driver runs, then holds the stream as its driver would (for an import that
+    /// writes many streams at once); returns the parked head. End with [`Slot::unclaim`].
+    pub(crate) async fn claim(&self) -> Option<CachedStream> {
+        loop {
+            let mut released = std::pin::pin!(self.released.notified());
+            released.as_mut().enable();
+            {
+                let mut inner = self.inner.lock();
+                if !inner.driving {
+                    inner.driving = true;
+                    return inner.head.take();
+                }
+            }
+            released.await;
+        }
+    }
+
+    /// Ends a claim, parking `head`. Returns true when commands queued meanwhile: the slot is
+    /// still marked driven and the caller must start a driver for them.
+    pub(crate) fn unclaim(&self, head: Option<CachedStream>) -> bool {
+        let mut inner = self.inner.lock();
+        inner.head = head;
+        if !inner.queue.is_empty() {
+            return true;
+        }
+        inner.driving = false;
+        drop(inner);
+        self.released.notify_waiters();
+        false
+    }
+
+    /// Ends a driver that did not finish (it panicked, or was dropped with no runtime to finish
+    /// it on): the cached head is forgotten and the waiting commands are handed back to be failed.
+    pub(crate) fn abandon_driving(&self) -> Vec<Arc<Pending>> {
+        let mut inner = self.inner.lock();
+        inner.head = None;
+        inner.driving = false;
+        let queued = inner.queue.drain(..).collect();
+        drop(inner);
+        self.released.notify_waiters();
+        queued
+    }
+
+    /// Whether a driver is running or commands wait (for cache eviction).
+    fn busy(&self) -> bool {
+        let inner = self.inner.lock();
+        inner.driving || !inner.queue.is_empty()
     }
 }
 
@@ -97,7 +177,7 @@ impl StreamCache {
         }
         if shard.len() >= self.per_shard {
             // Streams nobody is working on can be dropped: the store still has them.
-            shard.retain(|_, slot| Arc::strong_count(slot) > 1);
+            shard.retain(|_, slot| Arc::strong_count(slot) > 1 || slot.busy());
         }
         let slot = StreamSlot::default();
         shard.insert(key.clone(), slot.clone());

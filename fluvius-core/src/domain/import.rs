@@ -12,6 +12,7 @@ use crate::event::{EventEnvelope, EventMetadata};
 
 use super::Domain;
 use super::head::fold_onto;
+use super::process::Claim;
 
 /// One event to import into a stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,10 +128,9 @@ impl Domain {
         // Lock the streams in one global order so two imports cannot deadlock.
         let mut sorted = order.clone();
         sorted.sort();
-        let slots: Vec<_> = sorted.iter().map(|key| inner.cache.slot(key)).collect();
-        let mut guards = Vec::with_capacity(slots.len());
-        for slot in &slots {
-            guards.push(slot.head.lock().await);
+        let mut guards = Vec::with_capacity(sorted.len());
+        for key in &sorted {
+            guards.push(Claim::new(inner, key.clone()).await);
         }
         let position_of: HashMap<&StreamKey, usize> =
             sorted.iter().enumerate().map(|(i, k)| (k, i)).collect();
@@ -141,7 +141,7 @@ impl Domain {
         for key in &order {
             let entry = inner.resource(&key.resource)?;
             let guard = &mut guards[position_of[key]];
-            let start = match guard.take() {
+            let start = match guard.head.take() {
                 Some(head) => head,
                 None => inner.load(key, entry).await?,
             };
@@ -196,7 +196,7 @@ impl Domain {
         match inner.backend.commit(CommitBatch::new(writes)).await {
             Ok(_) => {
                 for (slot, head) in heads {
-                    *guards[slot] = Some(head);
+                    guards[slot].head = Some(head);
                 }
                 Ok(ImportReport {
                     streams: order.len(),

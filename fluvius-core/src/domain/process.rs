@@ -1,10 +1,18 @@
-//! The command pipeline: route, check, queue behind the stream, and let whoever holds the stream
+//! The command pipeline: route, check, queue behind the stream, and let the stream's one driver
 //! decide and commit every queued command at once (see `batch`).
+//!
+//! The driver is a `'static` future. The caller that starts it polls it in its own task, so an
+//! uncontended command costs no task spawn; if that caller stops waiting (a timeout, a client
+//! that disconnects) or gets its answer while others still wait, the driver moves to a task of
+//! its own and finishes there. A caller's cancellation therefore only ever loses its own answer.
 
-use std::pin::pin;
+use std::future::{Future, poll_fn};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::future::{Either, select};
+use futures::FutureExt;
+use tokio::sync::oneshot;
 
 use crate::backend::StreamKey;
 use crate::command::Command;
@@ -13,8 +21,10 @@ use crate::response::Response;
 
 use super::DomainInner;
 use super::batch::{MAX_BATCH, Pending};
-use super::cache::{CachedStream, Slot};
+use super::cache::StreamSlot;
 use super::idempotency::fingerprint;
+
+type Driver = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 impl DomainInner {
     pub(crate) fn stream_key(&self, tenant: &str, resource: &str, id: &str) -> StreamKey {
@@ -26,7 +36,7 @@ impl DomainInner {
         }
     }
 
-    pub(crate) async fn process(&self, mut command: Command) -> Result<Response, Error> {
+    pub(crate) async fn process(self: &Arc<Self>, mut command: Command) -> Result<Response, Error> {
         self.check_tenant(&command.context)?;
         command.context.command_id = Some(command.id);
         command.context.root = Some(command.root.clone());
@@ -57,118 +67,145 @@ impl DomainInner {
             &command.root.resource,
             &command.root.id,
         );
-        let entry = self.resource(&command.root.resource)?;
         let slot = self.cache.slot(&key);
-
-        // Nobody else is on this stream: decide and commit alone, without queueing.
-        if let Ok(mut head) = slot.head.try_lock()
-            && slot.is_idle()
-        {
-            let pending = Pending::new(command, action, fp);
-            let batch = [&pending];
-            let mut leading = Leading {
-                batch: &batch,
-                head: &mut head,
-                done: false,
-            };
-            // Boxed: the batch future is large, and this one would otherwise be copied into every
-            // caller's future.
-            Box::pin(self.run_batch(&key, entry, leading.head, leading.batch)).await;
-            leading.done = true;
-            drop(leading);
-            drop(head);
-            return unanswered(pending.take_result());
+        let (reply, mut answer) = oneshot::channel();
+        let pending = Arc::new(Pending::new(command, action, fp, reply));
+        if !slot.submit(pending) {
+            // A driver is at work on this stream and will answer.
+            return answer.await.unwrap_or_else(|_| Err(driver_lost()));
         }
 
-        let pending = Arc::new(Pending::new(command, action, fp));
-        let mut queued = Queued::new(&slot, &pending);
-        // Wait for the stream's lock, or for the holder of it to answer this command with its
-        // batch, whichever comes first.
-        let lock = pin!(slot.head.lock());
-        let answered = pin!(pending.answered.notified());
-        let mut head = match select(lock, answered).await {
-            Either::Left((head, _)) => head,
-            Either::Right(((), _)) => {
-                queued.armed = false;
-                return unanswered(pending.take_result());
+        // A panic inside the driver (in the backend, say) stays there: its guard fails what it
+        // leaves, and no caller's task unwinds.
+        let driving = AssertUnwindSafe(drive(self.clone(), key, slot)).catch_unwind();
+        let mut driver = Detachable(Some(Box::pin(driving.map(drop))));
+        let result = poll_fn(|cx| {
+            if let Some(running) = driver.0.as_mut()
+                && running.as_mut().poll(cx).is_ready()
+            {
+                driver.0 = None;
             }
-        };
-        queued.armed = false;
-        if let Some(result) = pending.take_result() {
-            // A previous holder of the lock committed (or refused) it with its own batch.
-            return result;
-        }
-        let drained = slot.drain(MAX_BATCH);
-        let batch: Vec<&Pending> = drained.iter().map(|p| &**p).collect();
-        let mut leading = Leading {
-            batch: &batch,
-            head: &mut head,
-            done: false,
-        };
-        Box::pin(self.run_batch(&key, entry, leading.head, leading.batch)).await;
-        leading.done = true;
-        drop(leading);
-        drop(head);
-        unanswered(pending.take_result())
+            Pin::new(&mut answer).poll(cx)
+        })
+        .await;
+        // Still running: other commands wait on it; it carries on in a task of its own.
+        drop(driver);
+        result.unwrap_or_else(|_| Err(driver_lost()))
     }
 }
 
-fn unanswered(result: Option<Result<Response, Error>>) -> Result<Response, Error> {
-    result.unwrap_or_else(|| {
-        Err(Error::Store(
-            "the command was left unanswered by its stream's queue".into(),
-        ))
-    })
+impl DomainInner {
+    /// Starts a driver in a task of its own, for commands queued while the stream was claimed.
+    pub(crate) fn spawn_driver(self: &Arc<Self>, key: StreamKey, slot: StreamSlot) {
+        let driving = AssertUnwindSafe(drive(self.clone(), key, slot)).catch_unwind();
+        tokio::spawn(driving.map(drop));
+    }
 }
 
-/// A command in its stream's queue; if its caller stops waiting before anyone takes it, it
-/// leaves the queue and never runs.
-struct Queued<'a> {
-    slot: &'a Slot,
-    pending: &'a Arc<Pending>,
-    armed: bool,
+/// A stream held outside the command pipeline (by an import); commands submitted meanwhile
+/// queue, and get a driver when the claim ends, even if the holder is cancelled.
+pub(crate) struct Claim {
+    domain: Arc<DomainInner>,
+    key: StreamKey,
+    slot: StreamSlot,
+    /// The stream's head while claimed; parked for the next driver when the claim ends.
+    pub(crate) head: Option<super::cache::CachedStream>,
 }
 
-impl<'a> Queued<'a> {
-    fn new(slot: &'a Slot, pending: &'a Arc<Pending>) -> Self {
-        slot.enqueue(pending);
-        Queued {
+impl Claim {
+    pub(crate) async fn new(domain: &Arc<DomainInner>, key: StreamKey) -> Claim {
+        let slot = domain.cache.slot(&key);
+        let head = slot.claim().await;
+        Claim {
+            domain: domain.clone(),
+            key,
             slot,
-            pending,
-            armed: true,
+            head,
         }
     }
 }
 
-impl Drop for Queued<'_> {
+impl Drop for Claim {
     fn drop(&mut self) {
-        if self.armed {
-            self.slot.withdraw(self.pending);
+        if self.slot.unclaim(self.head.take()) {
+            self.domain
+                .spawn_driver(self.key.clone(), self.slot.clone());
         }
     }
 }
 
-/// The holder of a stream's lock, working through a batch. If it is cancelled midway (its caller
-/// stopped waiting), whether its commit happened is unknown: every command of the batch is told
-/// so, and the cached head is dropped so the next command reads the store.
-struct Leading<'a, 'h> {
-    batch: &'a [&'a Pending],
-    head: &'h mut Option<CachedStream>,
-    done: bool,
+impl std::fmt::Debug for Claim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claim")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
 }
 
-impl Drop for Leading<'_, '_> {
-    fn drop(&mut self) {
-        if self.done {
+/// Works through a stream's queue until it is empty, then parks the head for the next driver.
+async fn drive(domain: Arc<DomainInner>, key: StreamKey, slot: StreamSlot) {
+    let mut guard = DriverGuard {
+        slot: &slot,
+        finished: false,
+    };
+    let mut head = slot.take_head();
+    let entry = match domain.resource(&key.resource) {
+        Ok(entry) => entry,
+        // Commands are routed before they are queued, so the resource exists.
+        Err(err) => {
+            for pending in slot.abandon_driving() {
+                pending.resolve(Err(err.clone()));
+            }
+            guard.finished = true;
             return;
         }
-        *self.head = None;
-        for pending in self.batch {
-            pending.resolve_if_open(|| {
-                Err(Error::Store(
-                    "the outcome is unknown: the command committing this batch was cancelled; read the stream before retrying".into(),
-                ))
-            });
+    };
+    while let Some(batch) = slot.next_batch(MAX_BATCH, &mut head) {
+        domain.run_batch(&key, entry, &mut head, &batch).await;
+    }
+    guard.finished = true;
+}
+
+/// Fails the waiting commands of a driver that stopped before its queue was empty (a panic in
+/// the backend, or a runtime shutting down), so no caller waits forever and the next command
+/// starts a new driver on a fresh read of the store.
+struct DriverGuard<'a> {
+    slot: &'a StreamSlot,
+    finished: bool,
+}
+
+impl Drop for DriverGuard<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
         }
+        for pending in self.slot.abandon_driving() {
+            pending.resolve(Err(Error::Internal {
+                message: "the stream's command driver stopped before running this command; it was not run".into(),
+            }));
+        }
+    }
+}
+
+/// A driver polled by the caller that started it; moved to a task of its own when that caller
+/// stops polling it before it is done.
+struct Detachable(Option<Driver>);
+
+impl Drop for Detachable {
+    fn drop(&mut self) {
+        if let Some(driver) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(driver);
+        }
+        // Without a runtime the driver is dropped here, and its guard fails what it leaves.
+    }
+}
+
+/// The answer of a command whose driver dropped it unanswered: it may have been decided and
+/// committed or not.
+fn driver_lost() -> Error {
+    Error::OutcomeUnknown {
+        message: "the stream's command driver stopped while this command was in flight; read the stream, or repeat the command with the same command id".into(),
     }
 }
