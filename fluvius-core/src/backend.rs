@@ -13,7 +13,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::command::AggRoot;
-use crate::error::Error;
+use crate::error::{Detail, Error};
 use crate::event::EventEnvelope;
 use crate::filter::{Filter, Page, SortKey};
 use crate::state::AnyState;
@@ -314,9 +314,65 @@ pub enum StoreError {
         /// The command id.
         command_id: Uuid,
     },
-    /// The store failed.
-    #[error("{0}")]
-    Backend(String),
+    /// The store cannot be reached or cannot work right now (no connection, pool exhausted,
+    /// server shutting down, a serialization failure); nothing was written and retrying is safe.
+    #[error("{message}")]
+    Unavailable {
+        /// What was unavailable, in words fit for the caller (no SQL, no server internals).
+        message: String,
+        /// The store's own words, for logs.
+        #[source]
+        detail: Option<Detail>,
+    },
+    /// The write was sent and the connection failed before its answer: it may have committed.
+    #[error("{message}")]
+    OutcomeUnknown {
+        /// What happened, in words fit for the caller.
+        message: String,
+        /// The store's own words, for logs.
+        #[source]
+        detail: Option<Detail>,
+    },
+    /// The call broke the backend contract (a batch with gaps in its versions, an event
+    /// addressed to another stream); nothing was written.
+    #[error("invalid write: {0}")]
+    Invalid(String),
+    /// Any other fault of the store (a statement it refused, a row it cannot decode); nothing
+    /// was written.
+    #[error("{message}")]
+    Internal {
+        /// What failed, in words fit for the caller.
+        message: String,
+        /// The store's own words, for logs.
+        #[source]
+        detail: Option<Detail>,
+    },
+}
+
+impl StoreError {
+    /// [`StoreError::Unavailable`] with the store's detail.
+    pub fn unavailable(message: impl Into<String>, detail: impl Into<Option<Detail>>) -> Self {
+        StoreError::Unavailable {
+            message: message.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// [`StoreError::OutcomeUnknown`] with the store's detail.
+    pub fn outcome_unknown(message: impl Into<String>, detail: impl Into<Option<Detail>>) -> Self {
+        StoreError::OutcomeUnknown {
+            message: message.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// [`StoreError::Internal`] with the store's detail.
+    pub fn internal(message: impl Into<String>, detail: impl Into<Option<Detail>>) -> Self {
+        StoreError::Internal {
+            message: message.into(),
+            detail: detail.into(),
+        }
+    }
 }
 
 impl From<StoreError> for Error {
@@ -335,7 +391,15 @@ impl From<StoreError> for Error {
             StoreError::DuplicateCommandId { command_id, .. } => {
                 Error::DuplicateCommand { command_id }
             }
-            StoreError::Backend(message) => Error::Store(message),
+            StoreError::Unavailable { message, detail } => Error::Unavailable { message, detail },
+            StoreError::OutcomeUnknown { message, detail } => {
+                Error::OutcomeUnknown { message, detail }
+            }
+            StoreError::Invalid(message) => Error::Internal {
+                message: format!("the backend refused a malformed write: {message}"),
+                detail: None,
+            },
+            StoreError::Internal { message, detail } => Error::Internal { message, detail },
         }
     }
 }

@@ -1,5 +1,8 @@
 //! The one error type every public call of the framework returns, and the rule error actions raise.
 
+use std::fmt;
+use std::sync::Arc;
+
 use uuid::Uuid;
 
 use crate::filter::FilterError;
@@ -125,15 +128,16 @@ pub enum Error {
     /// The domain was configured inconsistently.
     #[error("invalid domain configuration: {0}")]
     Config(String),
-    /// The backend failed.
-    #[error("store failure: {0}")]
-    Store(String),
     /// The store cannot be reached right now (connection refused or lost before the write, pool
-    /// exhausted, server shutting down). Nothing was written: retrying later is safe.
+    /// exhausted, server shutting down, a serialization failure). Nothing was written: retrying
+    /// later is safe.
     #[error("the store is unavailable, nothing was written; retry later: {message}")]
     Unavailable {
         /// What was unavailable, without server internals.
         message: String,
+        /// The server's own words, for logs (`source()`).
+        #[source]
+        detail: Option<Detail>,
     },
     /// The write was sent but its outcome is unknown (the connection broke during the commit):
     /// the command may have committed. Read the stream, or repeat the command with the same
@@ -142,6 +146,9 @@ pub enum Error {
     OutcomeUnknown {
         /// What happened, without server internals.
         message: String,
+        /// The server's own words, for logs (`source()`).
+        #[source]
+        detail: Option<Detail>,
     },
     /// A fault the caller cannot fix (a bug in the framework, the backend or the deployment).
     /// Nothing was written.
@@ -149,6 +156,9 @@ pub enum Error {
     Internal {
         /// What failed, without server internals.
         message: String,
+        /// The server's own words, for logs (`source()`).
+        #[source]
+        detail: Option<Detail>,
     },
     /// The action's code panicked. Nothing was written for this command; other commands are
     /// unaffected.
@@ -174,6 +184,23 @@ impl Error {
         matches!(self, Error::NotFound { .. })
     }
 
+    /// Whether retrying the same command later may succeed: the store was unavailable, or the
+    /// stream moved on.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Unavailable { .. } | Error::VersionConflict { .. }
+        )
+    }
+
+    /// An [`Error::Internal`] without detail.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal {
+            message: message.into(),
+            detail: None,
+        }
+    }
+
     pub(crate) fn not_found(resource: &str, id: &str) -> Self {
         Error::NotFound {
             resource: resource.to_owned(),
@@ -181,6 +208,31 @@ impl Error {
         }
     }
 }
+
+/// What a store said about a failure, in its own words (server messages, SQL states): kept out
+/// of the message a caller is shown, reachable through [`std::error::Error::source`] and logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detail(Arc<str>);
+
+impl Detail {
+    /// Detail from anything displayable (a driver's error, say).
+    pub fn new(text: impl fmt::Display) -> Self {
+        Detail(Arc::from(text.to_string()))
+    }
+
+    /// The detail's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Detail {}
 
 /// A broken business rule, returned by an action to refuse a command.
 ///

@@ -131,13 +131,13 @@ fn check_events(write: &StreamWrite, head: u64) -> Result<u64, StoreError> {
     }
     for (version, event) in (head + 1..).zip(&write.events) {
         if !belongs_to(event, key) {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::Invalid(format!(
                 "event {} is addressed to stream {}/{}.{}/{} but was written to stream {key}",
                 event.event_id, event.tenant, event.namespace, event.resource, event.identifier,
             )));
         }
         if write.expected != ExpectedVersion::Any && event.version != version {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::Invalid(format!(
                 "event {} of stream {key} has version {}, but the stream's next version is \
                  {version}: events must continue their stream without gaps",
                 event.event_id, event.version,

@@ -78,9 +78,10 @@ impl Store {
                 _ if !needs_json => Cow::Owned(Value::Null),
                 StateDoc::Json(doc) => Cow::Borrowed(doc),
                 typed => Cow::Owned(typed.to_json().map_err(|err| {
-                    StoreError::Backend(format!(
-                        "the state of stream {probe} cannot be filtered or sorted: {err}"
-                    ))
+                    StoreError::internal(
+                        format!("the state of stream {probe} cannot be filtered or sorted: {err}"),
+                        None,
+                    )
                 })?),
             };
             if spec.filter.matches(&json) {

@@ -96,6 +96,15 @@ impl PgBackend {
     /// Turns the server's refusal into the contract's error.
     async fn commit_error(&self, err: sqlx::Error, prepared: &Prepared) -> StoreError {
         let Some(db) = database_error(&err) else {
+            if crate::error::outcome_unknown(&err) {
+                let detail = fluvius_core::Detail::new(PgError::query("committing a batch")(err));
+                tracing::warn!(error = %detail, "commit outcome unknown");
+                return StoreError::outcome_unknown(
+                    "the connection to PostgreSQL failed while the commit was in flight: \
+                     whether it committed is unknown",
+                    detail,
+                );
+            }
             return PgError::query("committing a batch")(err).into();
         };
         let detail: Value = db
@@ -133,7 +142,10 @@ impl PgBackend {
                 Err(err) => return err.into(),
             }
         }
-        StoreError::Backend("a command id of the batch was recorded concurrently".into())
+        StoreError::unavailable(
+            "a command id of the batch was recorded concurrently; nothing was written",
+            None,
+        )
     }
 
     /// The conflict of a batch whose event insert hit the (stream, version) key.
@@ -153,7 +165,10 @@ impl PgBackend {
                 Err(err) => return err.into(),
             }
         }
-        StoreError::Backend("a stream of the batch was written concurrently".into())
+        StoreError::unavailable(
+            "a stream of the batch was written concurrently; nothing was written",
+            None,
+        )
     }
 }
 
@@ -185,7 +200,7 @@ pub(crate) fn refusal(
             expected: write.expected,
             actual: detail["actual"].as_u64().unwrap_or_default(),
         }),
-        ("FV002", Some((i, _))) => Some(StoreError::Backend(
+        ("FV002", Some((i, _))) => Some(StoreError::Invalid(
             prepared.malformed[i].clone().unwrap_or_default(),
         )),
         ("FV003", _) => match detail["command_id"].as_str().map(str::parse) {
@@ -252,10 +267,13 @@ fn belongs_to(event: &EventEnvelope, key: &StreamKey) -> bool {
 pub(crate) fn receipt(counts: &[usize], positions: Vec<i64>) -> Result<CommitReceipt, StoreError> {
     let total: usize = counts.iter().sum();
     if positions.len() != total {
-        return Err(StoreError::Backend(format!(
-            "the commit returned {} positions for {total} events",
-            positions.len()
-        )));
+        return Err(StoreError::outcome_unknown(
+            format!(
+                "the commit returned {} positions for {total} events",
+                positions.len()
+            ),
+            None,
+        ));
     }
     let mut positions = positions.into_iter();
     let mut per_write = Vec::with_capacity(counts.len());

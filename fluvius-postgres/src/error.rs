@@ -1,11 +1,12 @@
 //! [`PgError`]: everything that can go wrong between this crate and the database server.
 
-use fluvius_core::StoreError;
+use fluvius_core::{Detail, StoreError};
 
 /// Why the PostgreSQL backend failed.
 ///
-/// Store calls report these as [`StoreError::Backend`] with the same message; only connecting and
-/// migrating return a `PgError` directly.
+/// Store calls report these as [`StoreError`]s sorted by what the caller can do (unavailable,
+/// outcome unknown, invalid, internal), with this error's text as their detail; only connecting
+/// and migrating return a `PgError` directly.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PgError {
@@ -50,9 +51,77 @@ impl PgError {
 }
 
 impl From<PgError> for StoreError {
+    /// Sorts a failure into what the caller can do about it; the driver's and the server's own
+    /// words go to the detail (the source chain) and to `tracing`, never into the message.
     fn from(err: PgError) -> Self {
-        StoreError::Backend(err.to_string())
+        let detail = Detail::new(&err);
+        tracing::warn!(error = %detail, "PostgreSQL backend call failed");
+        match &err {
+            PgError::Connect(_) => StoreError::unavailable("PostgreSQL cannot be reached", detail),
+            PgError::Migrate(_) => {
+                StoreError::internal("the Fluvius schema migrations failed", detail)
+            }
+            PgError::Query { doing, source } => query_failure(doing, source, detail),
+            PgError::Decode { what, .. } => {
+                StoreError::internal(format!("a stored {what} could not be decoded"), detail)
+            }
+            PgError::Encode { what, message } => {
+                StoreError::Invalid(format!("{what} cannot be stored: {message}"))
+            }
+        }
     }
+}
+
+/// A failed statement: unavailable when the connection or the server's state is to blame (no
+/// connection, pool exhausted, server shutting down, serialization failure, deadlock), else an
+/// internal fault. Outcome-unknown failures of a commit are told apart where the commit is sent.
+fn query_failure(doing: &str, source: &sqlx::Error, detail: Detail) -> StoreError {
+    match source {
+        sqlx::Error::PoolTimedOut => StoreError::unavailable(
+            format!("no PostgreSQL connection was free in time while {doing}"),
+            detail,
+        ),
+        sqlx::Error::PoolClosed => StoreError::unavailable(
+            format!("the PostgreSQL connection pool is closed ({doing})"),
+            detail,
+        ),
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
+            StoreError::unavailable(
+                format!("the connection to PostgreSQL failed while {doing}"),
+                detail,
+            )
+        }
+        sqlx::Error::Database(db) if retryable_state(db.code().as_deref().unwrap_or("")) => {
+            StoreError::unavailable(
+                format!("PostgreSQL could not serve the request now while {doing}"),
+                detail,
+            )
+        }
+        _ => StoreError::internal(format!("PostgreSQL failed while {doing}"), detail),
+    }
+}
+
+/// SQLSTATEs after which nothing was written and the same statement may succeed later:
+/// connection exceptions (08), serialization failure and deadlock (40001, 40P01), insufficient
+/// resources (53), operator intervention such as a shutdown (57P01..57P05).
+pub(crate) fn retryable_state(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57P")
+        || code == "40001"
+        || code == "40P01"
+}
+
+/// Whether a failure of a sent commit leaves its outcome unknown: the connection broke (or the
+/// driver lost track) rather than the server answering with an error.
+pub(crate) fn outcome_unknown(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
+    )
 }
 
 /// A version, position or count as PostgreSQL's `bigint`.

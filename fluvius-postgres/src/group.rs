@@ -238,10 +238,10 @@ impl CommitQueue {
             }
         };
         for call in orphans {
-            call.answer(Err(StoreError::Backend(
+            call.answer(Err(StoreError::unavailable(
                 "the task flushing the commit queue stopped (its runtime shut down?); the \
-                 write was not sent, nothing was committed"
-                    .into(),
+                 write was not sent, nothing was committed",
+                None,
             )));
         }
     }
@@ -281,10 +281,10 @@ impl PgBackend {
             tokio::spawn(self.clone().flush());
         }
         answer.await.unwrap_or_else(|_| {
-            Err(StoreError::Backend(
+            Err(StoreError::outcome_unknown(
                 "the task flushing the commit queue stopped while this write was in flight \
-                 (its runtime shut down?); whether it committed is unknown"
-                    .into(),
+                 (its runtime shut down?); whether it committed is unknown",
+                None,
             ))
         })
     }
@@ -332,11 +332,8 @@ impl PgBackend {
             None => match self.pool.acquire().await {
                 Ok(fresh) => conn.insert(fresh),
                 Err(err) => {
-                    let err = StoreError::Backend(format!(
-                        "a flush of {n} calls found no connection, nothing of it was committed: \
-                         {}",
-                        PgError::query("acquiring a connection to commit")(err)
-                    ));
+                    let err =
+                        StoreError::from(PgError::query("acquiring a connection to commit")(err));
                     return calls.into_iter().for_each(|c| c.answer(Err(err.clone())));
                 }
             },
@@ -345,7 +342,12 @@ impl PgBackend {
             && let Some(Call { prepared, reply }) = calls.pop()
         {
             let answer = self.commit_prepared(&mut **held, prepared).await;
-            if matches!(answer, Err(StoreError::Backend(_))) {
+            if matches!(
+                answer,
+                Err(StoreError::Unavailable { .. }
+                    | StoreError::OutcomeUnknown { .. }
+                    | StoreError::Internal { .. })
+            ) {
                 // Perhaps a broken connection: the next flush takes another.
                 *conn = None;
             }
@@ -354,7 +356,7 @@ impl PgBackend {
         let args = match group_arguments(&mut calls) {
             Ok(args) => args,
             Err(err) => {
-                let err = StoreError::Backend(format!(
+                let err = StoreError::Invalid(format!(
                     "a group commit of {n} calls could not be encoded, nothing was sent: {err}"
                 ));
                 return calls.into_iter().for_each(|c| c.answer(Err(err.clone())));
@@ -376,7 +378,7 @@ impl PgBackend {
     /// the way back.
     async fn group_failed(&self, calls: Vec<Call>, err: sqlx::Error) {
         let n = calls.len();
-        let message = match database_error(&err) {
+        let err = match database_error(&err) {
             Some(db)
                 if db.severity() == PgSeverity::Error
                     && (db.code().starts_with("22") || db.code().starts_with("23")) =>
@@ -385,17 +387,25 @@ impl PgBackend {
                 // out of range): the group rolled back. Each call alone gets its own outcome.
                 return self.send_alone(calls).await;
             }
-            Some(db) if db.severity() == PgSeverity::Error => format!(
-                "a group commit of {n} calls was rolled back, nothing of it was committed: {}",
-                PgError::query("committing a group")(err)
-            ),
-            _ => format!(
-                "the connection failed while a group commit of {n} calls was in flight (after \
-                 its COMMIT may have been sent): whether it committed is unknown: {}",
-                PgError::query("committing a group")(err)
-            ),
+            // The server answered with an error: the group rolled back.
+            Some(db) if db.severity() == PgSeverity::Error => {
+                StoreError::from(PgError::query("committing a group")(err))
+            }
+            _ if !crate::error::outcome_unknown(&err) => {
+                StoreError::from(PgError::query("committing a group")(err))
+            }
+            _ => {
+                let detail = fluvius_core::Detail::new(PgError::query("committing a group")(err));
+                tracing::warn!(error = %detail, calls = n, "group commit outcome unknown");
+                StoreError::outcome_unknown(
+                    format!(
+                        "the connection to PostgreSQL failed while a group commit of {n} calls \
+                         was in flight: whether it committed is unknown"
+                    ),
+                    detail,
+                )
+            }
         };
-        let err = StoreError::Backend(message);
         for call in calls {
             call.answer(Err(err.clone()));
         }
@@ -495,13 +505,16 @@ fn answer_group(calls: Vec<Call>, positions: &[i64], failures: &[Option<Value>])
         .map(|c| c.prepared.counts.iter().sum::<usize>())
         .sum();
     if positions.len() != events || failures.len() != calls.len() {
-        let err = StoreError::Backend(format!(
-            "a group commit of {} calls committed but answered {} positions for {events} events \
+        let err = StoreError::outcome_unknown(
+            format!(
+                "a group commit of {} calls committed but answered {} positions for {events} events \
              and {} outcomes: the calls' positions are unknown",
-            calls.len(),
-            positions.len(),
-            failures.len(),
-        ));
+                calls.len(),
+                positions.len(),
+                failures.len(),
+            ),
+            None,
+        );
         return calls.into_iter().for_each(|c| c.answer(Err(err.clone())));
     }
     let mut first_write = 0;
@@ -521,7 +534,10 @@ fn answer_group(calls: Vec<Call>, positions: &[i64], failures: &[Option<Value>])
                 prepared,
             )
             .unwrap_or_else(|| {
-                StoreError::Backend(format!("the group commit refused the call: {why}"))
+                StoreError::internal(
+                    "the group commit refused the call",
+                    Some(fluvius_core::Detail::new(why)),
+                )
             })),
         };
         first_write += prepared.writes();

@@ -116,9 +116,10 @@
 //! - If the group's statement fails on data the checks cannot see (an integrity or data error,
 //!   such as an event id used before), the group rolled back and each of its calls is sent alone,
 //!   so each gets its own outcome. Any other error fails every call of the group with
-//!   [`StoreError::Backend`], which says whether nothing was committed (the server refused the
-//!   statement, or no connection was found) or whether the outcome is unknown (the connection
-//!   failed while the statement, whose implicit `COMMIT` ends it, was in flight).
+//!   an error that says whether nothing was committed ([`StoreError::Unavailable`] or
+//!   [`StoreError::Internal`]: the server refused the statement, or no connection was found) or
+//!   whether the outcome is unknown ([`StoreError::OutcomeUnknown`]: the connection failed while
+//!   the statement, whose implicit `COMMIT` ends it, was in flight).
 //! - Within a stream the transaction order stays the version order: a call's events are in its
 //!   group's transaction, which took the stream's lock before its transaction id, and calls of
 //!   one stream in one group are written in queue order.
@@ -151,7 +152,9 @@
 //!
 //! [`StoreError::Conflict`]: fluvius_core::StoreError::Conflict
 //! [`StoreError::DuplicateCommandId`]: fluvius_core::StoreError::DuplicateCommandId
-//! [`StoreError::Backend`]: fluvius_core::StoreError::Backend
+//! [`StoreError::Unavailable`]: fluvius_core::StoreError::Unavailable
+//! [`StoreError::Internal`]: fluvius_core::StoreError::Internal
+//! [`StoreError::OutcomeUnknown`]: fluvius_core::StoreError::OutcomeUnknown
 
 mod backend;
 mod columns;

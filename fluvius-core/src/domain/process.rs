@@ -180,9 +180,9 @@ impl Drop for DriverGuard<'_> {
             return;
         }
         for pending in self.slot.abandon_driving() {
-            pending.resolve(Err(Error::Internal {
-                message: "the stream's command driver stopped before running this command; it was not run".into(),
-            }));
+            pending.resolve(Err(Error::internal(
+                "the stream's command driver stopped before running this command; it was not run",
+            )));
         }
     }
 }
@@ -207,5 +207,6 @@ impl Drop for Detachable {
 fn driver_lost() -> Error {
     Error::OutcomeUnknown {
         message: "the stream's command driver stopped while this command was in flight; read the stream, or repeat the command with the same command id".into(),
+        detail: None,
     }
 }

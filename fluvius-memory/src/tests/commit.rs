@@ -207,7 +207,7 @@ async fn events_must_continue_their_stream_and_name_it() {
     gap.events[1].version = 3;
     let err = commit_one(&backend, gap).await.unwrap_err();
     assert!(
-        matches!(&err, StoreError::Backend(m) if m.contains("without gaps")),
+        matches!(&err, StoreError::Invalid(m) if m.contains("without gaps")),
         "{err}"
     );
 
@@ -215,7 +215,7 @@ async fn events_must_continue_their_stream_and_name_it() {
     stray.events[0].tenant = "intruder".into();
     let err = commit_one(&backend, stray).await.unwrap_err();
     assert!(
-        matches!(&err, StoreError::Backend(m) if m.contains("addressed to")),
+        matches!(&err, StoreError::Invalid(m) if m.contains("addressed to")),
         "{err}"
     );
     assert!(log(&backend).await.is_empty());

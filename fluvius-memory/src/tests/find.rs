@@ -239,7 +239,7 @@ async fn a_state_that_cannot_be_serialised_is_an_error() {
         .find_spec(&spec(&rich, &[], Page::default(), false))
         .unwrap_err();
     assert!(
-        matches!(&err, StoreError::Backend(m) if m.contains("t/bank.account/a") && m.contains("Unreadable")),
+        matches!(&err, StoreError::Internal { message: m, .. } if m.contains("t/bank.account/a") && m.contains("Unreadable")),
         "{err}"
     );
     // Listing without filter or sort does not need the JSON.
