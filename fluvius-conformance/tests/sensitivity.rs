@@ -51,9 +51,27 @@ impl Backend for Mutant {
     }
 
     fn commit(&self, mut batch: CommitBatch) -> BoxFuture<'_, Result<CommitReceipt, StoreError>> {
+        if self.flaw == Flaw::NoVersionCheck {
+            return Box::pin(async move {
+                // Lays each write over whatever head the stream has: a lost update.
+                for write in &mut batch.streams {
+                    let head = self
+                        .inner
+                        .load_state(&write.key)
+                        .await?
+                        .map_or(0, |s| s.version);
+                    write.expected = ExpectedVersion::at(head);
+                    for (version, event) in (head + 1..).zip(&mut write.events) {
+                        event.version = version;
+                    }
+                    write.state.version = head + write.events.len() as u64;
+                }
+                self.inner.commit(batch).await
+            });
+        }
         for write in &mut batch.streams {
             match self.flaw {
-                Flaw::NoVersionCheck => write.expected = ExpectedVersion::Any,
+                Flaw::NoVersionCheck => {}
                 Flaw::NoIdempotency => write.idempotency.clear(),
                 Flaw::TenantBlind => {
                     write.key.tenant.clear();

@@ -44,30 +44,36 @@ impl fmt::Display for StreamKey {
     }
 }
 
-/// The version a write expects the stream to be at.
+/// The version a write expects the stream to be at. Every write states one: a write that
+/// skipped the check would lay its state over a head it never saw (a lost update).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpectedVersion {
     /// The stream must not exist yet.
     NoStream,
     /// The stream must be exactly at this version.
     Exact(u64),
-    /// No check (imports).
-    Any,
 }
 
 impl ExpectedVersion {
+    /// The expectation for a stream at `version` (0: no stream).
+    pub fn at(version: u64) -> Self {
+        match version {
+            0 => ExpectedVersion::NoStream,
+            v => ExpectedVersion::Exact(v),
+        }
+    }
+
     /// The version number this expectation stands for (0 for no stream).
-    pub fn as_u64(self) -> Option<u64> {
+    pub fn as_u64(self) -> u64 {
         match self {
-            ExpectedVersion::NoStream => Some(0),
-            ExpectedVersion::Exact(v) => Some(v),
-            ExpectedVersion::Any => None,
+            ExpectedVersion::NoStream => 0,
+            ExpectedVersion::Exact(v) => v,
         }
     }
 
     /// Whether a stream at `actual` satisfies the expectation.
     pub fn matches(self, actual: u64) -> bool {
-        self.as_u64().is_none_or(|v| v == actual)
+        self.as_u64() == actual
     }
 }
 
@@ -385,7 +391,7 @@ impl From<StoreError> for Error {
             } => Error::VersionConflict {
                 resource: key.resource,
                 id: key.id,
-                expected: expected.as_u64().unwrap_or(actual),
+                expected: expected.as_u64(),
                 actual,
             },
             StoreError::DuplicateCommandId { command_id, .. } => {

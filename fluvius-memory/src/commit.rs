@@ -7,9 +7,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use fluvius_core::{
-    CommitBatch, CommitReceipt, EventEnvelope, ExpectedVersion, StoreError, StreamKey, StreamWrite,
-};
+use fluvius_core::{CommitBatch, CommitReceipt, EventEnvelope, StoreError, StreamKey, StreamWrite};
 use uuid::Uuid;
 
 use crate::store::{FastMap, Store, Stream};
@@ -100,7 +98,7 @@ impl Store {
         self.log.reserve(events.len());
         stream.events.reserve(events.len());
         for (version, mut event) in (head + 1..).zip(events) {
-            // `Any` writes are renumbered here; the others were checked to already match.
+            // Checked to match already; assigned so the stored event cannot disagree.
             event.version = version;
             event.position = self.log.len() as u64 + 1;
             positions.push(event.position);
@@ -136,7 +134,7 @@ fn check_events(write: &StreamWrite, head: u64) -> Result<u64, StoreError> {
                 event.event_id, event.tenant, event.namespace, event.resource, event.identifier,
             )));
         }
-        if write.expected != ExpectedVersion::Any && event.version != version {
+        if event.version != version {
             return Err(StoreError::Invalid(format!(
                 "event {} of stream {key} has version {}, but the stream's next version is \
                  {version}: events must continue their stream without gaps",

@@ -3,7 +3,7 @@
 //! one statement and one round trip.
 
 use chrono::{DateTime, Utc};
-use fluvius_core::{CommitBatch, ExpectedVersion, StoreError};
+use fluvius_core::{CommitBatch, StoreError};
 use serde_json::Value;
 use sqlx::Arguments;
 use sqlx::error::BoxDynError;
@@ -79,10 +79,8 @@ impl Columns {
             c.w_namespace.push(key.namespace.clone());
             c.w_resource.push(key.resource.clone());
             c.w_identifier.push(key.id.clone());
-            c.w_expected.push(match write.expected {
-                ExpectedVersion::Any => -1,
-                other => to_i64("expected version", other.as_u64().unwrap_or_default())?,
-            });
+            c.w_expected
+                .push(to_i64("expected version", write.expected.as_u64())?);
             c.w_count
                 .push(small("events in one stream write", write.events.len())?);
             c.w_state.push(state);

@@ -4,9 +4,7 @@
 
 use std::collections::HashSet;
 
-use fluvius_core::{
-    CommitBatch, CommitReceipt, EventEnvelope, ExpectedVersion, StoreError, StreamKey, StreamWrite,
-};
+use fluvius_core::{CommitBatch, CommitReceipt, EventEnvelope, StoreError, StreamKey, StreamWrite};
 use serde_json::Value;
 use sqlx::postgres::{PgArguments, PgDatabaseError};
 
@@ -154,7 +152,7 @@ impl PgBackend {
             match self.state_row(&write.key).await {
                 Ok(row) => {
                     let actual = row.map_or(0, |r| r.version);
-                    if !write.expected.matches(actual) || write.expected == ExpectedVersion::Any {
+                    if !write.expected.matches(actual) {
                         return StoreError::Conflict {
                             key: write.key.clone(),
                             expected: write.expected,
@@ -229,7 +227,7 @@ fn reject_repeated_ids(batch: &CommitBatch) -> Result<(), StoreError> {
 }
 
 /// Why a write's events cannot be written whatever the stream's head, if they cannot: an event
-/// addressed to another stream, or (unless the write renumbers) versions that do not continue
+/// addressed to another stream, or versions that do not continue
 /// the expected head without gaps. Reported after the version check, as memory does.
 fn malformed(write: &StreamWrite) -> Option<String> {
     let key = &write.key;
@@ -241,9 +239,7 @@ fn malformed(write: &StreamWrite) -> Option<String> {
                 event.event_id, event.tenant, event.namespace, event.resource, event.identifier,
             ));
         }
-        if let Some(base) = base
-            && event.version != base + k
-        {
+        if event.version != base + k {
             return Some(format!(
                 "event {} of stream {key} has version {}, but the stream's next version is {}: \
                  events must continue their stream without gaps",

@@ -63,8 +63,8 @@
 //!    between batches), *before* any statement takes a transaction id, so that within a stream
 //!    the transaction order is the version order;
 //! 2. reads each stream's head (`states.version`, 0 without a row) in a statement of its own,
-//!    after the lock, and compares it with the expected version (`Any` renumbers after the
-//!    head; a stream written twice in one batch chains), raising `FV001`, which becomes
+//!    after the lock, and compares it with the expected version (a stream written twice in one
+//!    batch chains), raising `FV001`, which becomes
 //!    [`StoreError::Conflict`];
 //! 3. rejects a command id already recorded (`FV003`, [`StoreError::DuplicateCommandId`]);
 //! 4. inserts the events (`INSERT .. RETURNING position`; `.. SELECT FROM unnest(..)` for

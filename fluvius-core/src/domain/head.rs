@@ -124,11 +124,13 @@ impl DomainInner {
             head.updated_by.clone(),
         )
         .with_digest(entry.digest.clone());
-        let expected = match start.version {
-            0 => ExpectedVersion::NoStream,
-            v => ExpectedVersion::Exact(v),
-        };
-        StreamWrite::new(key.clone(), expected, events, state, records)
+        StreamWrite::new(
+            key.clone(),
+            ExpectedVersion::at(start.version),
+            events,
+            state,
+            records,
+        )
     }
 }
 

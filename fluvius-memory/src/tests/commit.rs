@@ -1,10 +1,10 @@
 //! Commits: what is written, and that a refused batch writes nothing at all.
 
-use fluvius_core::{Backend, CommitBatch, ExpectedVersion, StoreError, StreamRange, StreamWrite};
+use fluvius_core::{Backend, CommitBatch, ExpectedVersion, StoreError, StreamRange};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{at, commit_one, doc, event, key, log, positions, record, state, versions, write};
+use super::{at, commit_one, doc, key, log, positions, record, state, versions, write};
 use crate::MemBackend;
 
 #[tokio::test]
@@ -131,28 +131,6 @@ async fn no_stream_on_an_existing_stream_is_a_conflict() {
     let err = commit_one(&backend, write(&a, 2, 1)).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict { actual: 3, .. }));
     assert_eq!(log(&backend).await.len(), 3);
-}
-
-#[tokio::test]
-async fn any_renumbers_events_after_the_head() {
-    let backend = MemBackend::new();
-    let a = key("", "a");
-    commit_one(&backend, write(&a, 0, 2)).await.unwrap();
-    let events = vec![event(&a, 1, json!({})), event(&a, 1, json!({}))];
-    let import = StreamWrite::new(
-        a.clone(),
-        ExpectedVersion::Any,
-        events,
-        state(99, json!({ "imported": true })),
-        Vec::new(),
-    );
-    let receipt = commit_one(&backend, import).await.unwrap();
-    assert_eq!(receipt.positions, vec![vec![3, 4]]);
-    let events = backend.read_stream(&a, StreamRange::all()).await.unwrap();
-    assert_eq!(versions(&events), vec![1, 2, 3, 4]);
-    let row = backend.load_state(&a).await.unwrap().unwrap();
-    assert_eq!(row.version, 4);
-    assert_eq!(doc(&row.state), json!({ "imported": true }));
 }
 
 #[tokio::test]

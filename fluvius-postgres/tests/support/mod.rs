@@ -202,14 +202,14 @@ pub fn at(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_704_067_200 + seconds, 0).expect("a valid instant")
 }
 
-/// A write of `n` events (versions continuing `expected`, or from 1 for `Any`) and a state
+/// A write of `n` events (versions continuing `expected`) and a state
 /// `{"n": <last version>}`.
 pub fn write(
     key: &StreamKey,
     expected: fluvius_core::ExpectedVersion,
     n: u64,
 ) -> fluvius_core::StreamWrite {
-    let base = expected.as_u64().unwrap_or(0);
+    let base = expected.as_u64();
     let events: Vec<EventEnvelope> = (1..=n)
         .map(|k| {
             EventEnvelope::new(
