@@ -144,7 +144,7 @@ pub async fn assert_log_unchanged(
 /// Asserts that no idempotency record exists for a command id (rejections record nothing).
 pub async fn assert_no_record(backend: &Arc<dyn Backend>, tenant: &str, id: Uuid, step: &str) {
     let record = backend
-        .idempotency(tenant, id)
+        .idempotency(tenant, fluvius_core::idempotency_key(domain::NAMESPACE, id))
         .await
         .unwrap_or_else(|err| panic!("{step}: reading idempotency record failed: {err}"));
     assert!(

@@ -184,9 +184,10 @@ pub type StoredState = StateWrite;
 pub struct IdempotencyRecord {
     /// The tenant the id is scoped to.
     pub tenant: String,
-    /// The caller-supplied command id.
+    /// The key of the caller-supplied command id: [`idempotency_key`](crate::idempotency_key)
+    /// of the domain's namespace and the id, so ids are scoped by (tenant, namespace).
     pub command_id: Uuid,
-    /// SHA-256 of (command key, root, canonical payload).
+    /// SHA-256 of (namespace, command key, root, canonical payload).
     pub fingerprint: String,
     /// The root the command targeted.
     pub root: AggRoot,

@@ -28,7 +28,7 @@ pub use backend::{
 };
 pub use command::{AggRoot, Command, CommandPayload, IntoTarget, NewRoot, Payload};
 pub use context::{Clock, Context, ManualClock, SystemClock};
-pub use domain::{Domain, DomainBuilder, DomainStats, ImportEvent, ImportReport};
+pub use domain::{Domain, DomainBuilder, DomainStats, ImportEvent, ImportReport, idempotency_key};
 pub use error::{Detail, DomainError, Error};
 pub use event::{EventEnvelope, EventMetadata, RawEvent};
 pub use response::Response;

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use fluvius_core::{AggRoot, Backend, Error, Response};
+use fluvius_core::{AggRoot, Backend, Domain, Error, Response, idempotency_key};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::domain::{self, Account, Deposit};
+use crate::domain::{self, Account, Bank, Deposit, RegisterCustomer};
 use crate::support::{
     self, account, assert_log_unchanged, clocked, command, fails, global_log, ok, open_account,
 };
@@ -268,13 +268,20 @@ pub async fn purge_idempotency(backend: Arc<dyn Backend>) {
         .await
         .expect("purge");
     assert_eq!(removed, 1, "only the record older than the cut-off goes");
-    let gone = backend.idempotency("", old).await.expect("read record");
+    let key = |id| idempotency_key(domain::NAMESPACE, id);
+    let gone = backend
+        .idempotency("", key(old))
+        .await
+        .expect("read record");
     assert!(gone.is_none(), "the old record was purged");
-    let kept = backend.idempotency("", recent).await.expect("read record");
+    let kept = backend
+        .idempotency("", key(recent))
+        .await
+        .expect("read record");
     let kept = kept.expect("the recent record is kept");
     assert_eq!(
         (kept.command_id, kept.to_version, kept.recorded_at),
-        (recent, 3, support::t(3600))
+        (key(recent), 3, support::t(3600))
     );
     assert_eq!(
         backend
@@ -292,4 +299,70 @@ pub async fn purge_idempotency(backend: Arc<dyn Backend>) {
     assert!(!rerun.replayed, "a purged id is a new command");
     assert_eq!(rerun.version, 4);
     assert_eq!(account(&domain, "p").await.balance, 3);
+}
+
+/// One id in two namespaces on one store is two commands: a domain is never told that a command
+/// only another domain ran has succeeded.
+pub async fn id_scoped_by_namespace(backend: Arc<dyn Backend>) {
+    let here = domain::domain(backend.clone());
+    let there = Domain::builder("elsewhere")
+        .aggregate(Bank)
+        .shared_backend(backend.clone())
+        .finish()
+        .expect("a second domain");
+    let id = Uuid::now_v7();
+    let open = |domain: &fluvius_core::Domain, initial: i64| {
+        command(
+            domain,
+            "open-account",
+            json!({"owner": "ann", "initial": initial, "tags": []}),
+            ("account", "same"),
+        )
+        .with_id(id)
+    };
+    let first = ok(&here, open(&here, 1)).await;
+    let second = ok(&there, open(&there, 2)).await;
+    assert!(
+        !first.replayed && !second.replayed,
+        "the same id in another namespace is another command"
+    );
+    assert_eq!(global_log(&backend).await.len(), 2);
+    let again = ok(&there, open(&there, 2)).await;
+    assert_replay_of(&second, &again, "repeat in the second namespace");
+    let state: Account = there
+        .statemgr()
+        .fetch("account", "same")
+        .await
+        .expect("the second domain's account");
+    assert_eq!(state.balance, 2);
+}
+
+/// A typed command and a JSON one with the same content fingerprint alike, even when the JSON
+/// leaves out an `Option` field the typed value carries as `None`.
+pub async fn typed_and_json_fingerprint_alike(backend: Arc<dyn Backend>) {
+    let domain = domain::domain(backend.clone());
+    let id = Uuid::now_v7();
+    let json_form = command(
+        &domain,
+        "register",
+        json!({"name": "Ann", "tier": "gold"}),
+        ("customer", "c-1"),
+    )
+    .with_id(id);
+    let first = ok(&domain, json_form).await;
+    let typed = domain
+        .command(
+            RegisterCustomer {
+                name: "Ann".into(),
+                email: None,
+                tier: "gold".into(),
+                city: None,
+            },
+            ("customer", "c-1"),
+        )
+        .expect("typed command")
+        .with_context(support::ctx())
+        .with_id(id);
+    let again = ok(&domain, typed).await;
+    assert_replay_of(&first, &again, "typed repeat of a JSON command");
 }

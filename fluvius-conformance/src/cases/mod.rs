@@ -71,6 +71,8 @@ macro_rules! __with_cases {
                 concurrent_duplicates,
                 noop_with_id,
                 purge_idempotency,
+                id_scoped_by_namespace,
+                typed_and_json_fingerprint_alike,
             }
             isolation {
                 cancelled_caller_changes_no_other_answer,

@@ -26,6 +26,7 @@ use crate::event::{EventEnvelope, EventMetadata};
 use crate::response::Response;
 
 use super::cache::CachedStream;
+use super::idempotency::idempotency_key;
 use super::{ActionEntry, DomainInner, ResourceEntry};
 
 /// The most commands one commit carries; the rest wait for the next one.
@@ -241,7 +242,10 @@ impl DomainInner {
         let command = &pending.command;
         match self
             .backend
-            .idempotency(&command.context.tenant, command.id)
+            .idempotency(
+                &command.context.tenant,
+                idempotency_key(&self.namespace, command.id),
+            )
             .await
         {
             Ok(Some(record)) => Some(self.replay(record, fingerprint, command).await),
@@ -336,7 +340,7 @@ impl DomainInner {
                 })?;
                 Some(IdempotencyRecord::new(
                     key.tenant.clone(),
-                    command.id,
+                    idempotency_key(&self.namespace, command.id),
                     fingerprint.clone(),
                     root.clone(),
                     head.version,

@@ -41,9 +41,23 @@ pub(crate) fn state_digest(
 
 /// Writes JSON with object keys sorted, whatever the map's own order.
 pub(crate) fn canonical(value: &Value, out: &mut String) {
+    write_canonical(value, out, false);
+}
+
+/// [`canonical`] leaving out object fields whose value is null, as a payload's omitted `Option`
+/// fields are.
+pub(crate) fn canonical_payload(value: &Value, out: &mut String) {
+    write_canonical(value, out, true);
+}
+
+fn write_canonical(value: &Value, out: &mut String, skip_nulls: bool) {
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<_> = map.keys().collect();
+            let mut keys: Vec<_> = map
+                .iter()
+                .filter(|(_, v)| !(skip_nulls && v.is_null()))
+                .map(|(k, _)| k)
+                .collect();
             keys.sort();
             out.push('{');
             for (i, key) in keys.into_iter().enumerate() {
@@ -52,7 +66,7 @@ pub(crate) fn canonical(value: &Value, out: &mut String) {
                 }
                 out.push_str(&Value::String(key.clone()).to_string());
                 out.push(':');
-                canonical(&map[key], out);
+                write_canonical(&map[key], out, skip_nulls);
             }
             out.push('}');
         }
@@ -62,7 +76,7 @@ pub(crate) fn canonical(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                canonical(item, out);
+                write_canonical(item, out, skip_nulls);
             }
             out.push(']');
         }

@@ -6,12 +6,32 @@ use crate::error::Error;
 use crate::response::Response;
 
 use super::DomainInner;
-use super::digest::{canonical, sha256_hex};
+use uuid::Uuid;
 
-/// SHA-256 over the command key, the root (`:new` for generated identifiers) and the payload
-/// written as canonical JSON (object keys sorted).
-pub(crate) fn fingerprint(command: &Command) -> Result<String, Error> {
+use super::digest::{canonical_payload, sha256_hex};
+
+/// The key under which backends record a caller-supplied command id of a domain: a name-based
+/// (version 5) UUID of the namespace and the id, so that the same id in two namespaces (and, by
+/// the backends' `(tenant, key)` scoping, in two tenants) is two commands.
+///
+/// ```
+/// use fluvius_core::idempotency_key;
+/// let id = uuid::Uuid::now_v7();
+/// assert_ne!(idempotency_key("sales", id), idempotency_key("billing", id));
+/// assert_eq!(idempotency_key("sales", id), idempotency_key("sales", id));
+/// ```
+pub fn idempotency_key(namespace: &str, command_id: Uuid) -> Uuid {
+    let scope = Uuid::new_v5(&Uuid::NAMESPACE_OID, namespace.as_bytes());
+    Uuid::new_v5(&scope, command_id.as_bytes())
+}
+
+/// SHA-256 over the namespace, the command key, the root (`:new` for generated identifiers) and
+/// the payload written as canonical JSON (object keys sorted, null fields left out: an omitted
+/// `Option` field and an explicit `null` are the same command, typed or JSON).
+pub(crate) fn fingerprint(namespace: &str, command: &Command) -> Result<String, Error> {
     let mut text = String::new();
+    text.push_str(namespace);
+    text.push('\n');
     text.push_str(&command.key);
     text.push('\n');
     text.push_str(&command.root.resource);
@@ -22,7 +42,7 @@ pub(crate) fn fingerprint(command: &Command) -> Result<String, Error> {
         &command.root.id
     });
     text.push('\n');
-    canonical(&command.payload.to_json()?, &mut text);
+    canonical_payload(&command.payload.to_json()?, &mut text);
     Ok(sha256_hex(&text))
 }
 

@@ -27,6 +27,7 @@ use crate::statemgr::StateManager;
 pub use builder::DomainBuilder;
 use cache::StreamCache;
 pub(crate) use head::{empty_head, fold_onto};
+pub use idempotency::idempotency_key;
 pub use import::{ImportEvent, ImportReport};
 
 /// A bounded context: its namespace, aggregates, resources and the backend they live in.

@@ -22,7 +22,7 @@ use crate::response::Response;
 use super::DomainInner;
 use super::batch::{MAX_BATCH, Pending};
 use super::cache::StreamSlot;
-use super::idempotency::fingerprint;
+use super::idempotency::{fingerprint, idempotency_key};
 
 type Driver = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
@@ -47,13 +47,17 @@ impl DomainInner {
         let mut fp = None;
         let _same_id = if command.caller_id {
             let tenant = command.context.tenant.as_str();
-            let print = fingerprint(&command)?;
+            let print = fingerprint(&self.namespace, &command)?;
             let guard = self
                 .cache
                 .command_lock(tenant, command.id)
                 .lock_owned()
                 .await;
-            if let Some(record) = self.backend.idempotency(tenant, command.id).await? {
+            let recorded = self
+                .backend
+                .idempotency(tenant, idempotency_key(&self.namespace, command.id))
+                .await?;
+            if let Some(record) = recorded {
                 return self.replay(record, &print, &command).await;
             }
             fp = Some(print);
