@@ -5,10 +5,11 @@ mod payload;
 mod resources;
 
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, quote};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
 
 use crate::ctxt::Ctxt;
-use crate::model::{Aggregate, is_action_attr};
+use crate::model::{Action, Aggregate, Resource, is_action_attr};
 use crate::{attr, check};
 
 pub(crate) fn aggregate(args: TokenStream, input: TokenStream) -> TokenStream {
@@ -72,6 +73,7 @@ fn generate(agg: &Aggregate) -> TokenStream {
     let dispatch = dispatch::handle(agg);
     let transitions = transitions(agg);
     let state_version = agg.state_version;
+    let assertions = assertions(agg, agg.resources.iter(), agg.actions.iter());
     quote! {
         #(#payloads)*
 
@@ -79,6 +81,7 @@ fn generate(agg: &Aggregate) -> TokenStream {
 
         impl #krate::__private::Aggregate for #self_ty {
             fn descriptor() -> #krate::__private::AggregateDescriptor {
+                #assertions
                 #resources
                 #krate::__private::AggregateDescriptor::new(
                     #name,
@@ -91,6 +94,28 @@ fn generate(agg: &Aggregate) -> TokenStream {
             #dispatch
         }
     }
+}
+
+/// Asserts, first in a generated body, that each state and event type has the derives it needs.
+///
+/// Each assertion names the type with the user's own tokens, as every later use in the body
+/// does: rustc then reports a missing derive once, by name, and drops the errors the later uses
+/// would repeat (same span, implied predicate), and identical errors from other bodies.
+pub(crate) fn assertions<'a>(
+    agg: &Aggregate,
+    resources: impl IntoIterator<Item = &'a Resource>,
+    actions: impl IntoIterator<Item = &'a Action>,
+) -> TokenStream {
+    let krate = &agg.krate;
+    let states = resources.into_iter().map(|resource| {
+        let state = &resource.state;
+        quote_spanned!(state.span()=> #krate::__private::assert_state::<#state>();)
+    });
+    let events = actions.into_iter().map(|action| {
+        let event = &action.event.ty;
+        quote_spanned!(event.span()=> #krate::__private::assert_event::<#event>();)
+    });
+    quote!(#(#states)* #(#events)*)
 }
 
 /// The name of the helper that applies action `index`'s event to `resource`'s state.
