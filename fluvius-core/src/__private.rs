@@ -218,3 +218,15 @@ where
     E: EventSerialize + EventDeserialize + EventJsonSchema,
 {
 }
+
+/// Holds when the name of a generated payload type, read in the user's module, is that type.
+#[diagnostic::on_unimplemented(
+    message = "a type named `{Self}` is already in scope, so this action's payload type cannot take that name",
+    label = "name the payload type of this action with `payload = OtherName` in its `#[action(..)]`"
+)]
+pub trait GeneratedPayload<P> {}
+
+impl<P> GeneratedPayload<P> for P {}
+
+/// Asserts that `Named`, the payload's name as the user's module resolves it, is `Generated`.
+pub fn assert_payload_name<Named: GeneratedPayload<Generated>, Generated>() {}

@@ -34,7 +34,7 @@ pub(super) fn handle(agg: &Aggregate) -> TokenStream {
 fn arm(agg: &Aggregate, index: usize, action: &Action) -> TokenStream {
     let krate = &agg.krate;
     let method = &action.method;
-    let payload = &action.payload;
+    let payload = super::payload::path(agg, action);
     let key = &action.key;
     let evt_key = &action.evt_key;
     let version = action.schema_version;

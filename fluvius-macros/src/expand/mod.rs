@@ -74,6 +74,7 @@ fn generate(agg: &Aggregate) -> TokenStream {
     let transitions = transitions(agg);
     let state_version = agg.state_version;
     let assertions = assertions(agg, agg.resources.iter(), agg.actions.iter());
+    let payload_names = agg.actions.iter().map(|a| payload::name_assertion(agg, a));
     quote! {
         #(#payloads)*
 
@@ -82,6 +83,7 @@ fn generate(agg: &Aggregate) -> TokenStream {
         impl #krate::__private::Aggregate for #self_ty {
             fn descriptor() -> #krate::__private::AggregateDescriptor {
                 #assertions
+                #(#payload_names)*
                 #resources
                 #krate::__private::AggregateDescriptor::new(
                     #name,
