@@ -60,8 +60,13 @@ pub(crate) enum Arity {
 
 /// One parameter of an action.
 pub(crate) enum Param {
-    /// `&State`: injected.
-    State { ty: Type },
+    /// `&State`: injected. Until checked against the resources, any other borrowed type too,
+    /// hence the parameter's name and written type, for the message that it cannot be a field.
+    State {
+        ty: Type,
+        name: Option<Ident>,
+        written: Box<Type>,
+    },
     /// `&Context`: injected.
     Context { ty: Type },
     /// A by-value parameter: a payload field.
@@ -221,7 +226,14 @@ impl Param {
             return Some(if last_segment_is(&inner, "Context") {
                 Param::Context { ty: inner }
             } else {
-                Param::State { ty: inner }
+                Param::State {
+                    ty: inner,
+                    name: match &*arg.pat {
+                        Pat::Ident(pat) => Some(pat.ident.clone()),
+                        _ => None,
+                    },
+                    written: arg.ty.clone(),
+                }
             });
         }
         let name = match &*arg.pat {
