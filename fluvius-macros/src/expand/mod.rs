@@ -27,8 +27,9 @@ pub(crate) fn aggregate(args: TokenStream, input: TokenStream) -> TokenStream {
     let cx = Ctxt::default();
     let args = attr::aggregate_args(&cx, args);
     check::impl_block(&cx, &item);
-    let model = Aggregate::from_impl(&cx, args, &item);
+    let mut model = Aggregate::from_impl(&cx, args, &item);
     check::aggregate(&cx, &model);
+    share_type_tokens(&mut model);
     strip_action_attrs(&mut item);
     match cx.check() {
         Ok(()) => {
@@ -98,6 +99,27 @@ fn generate(agg: &Aggregate) -> TokenStream {
     }
 }
 
+/// Makes every mention of one state or event type, written alike, carry the first mention's
+/// tokens: with the same spans everywhere, a missing derive is reported once per type.
+fn share_type_tokens(agg: &mut Aggregate) {
+    let mut states: Vec<syn::Type> = Vec::new();
+    for resource in &mut agg.resources {
+        share(&mut states, &mut resource.state);
+    }
+    let mut events: Vec<syn::Type> = Vec::new();
+    for action in &mut agg.actions {
+        share(&mut events, &mut action.event.ty);
+    }
+}
+
+fn share(seen: &mut Vec<syn::Type>, ty: &mut syn::Type) {
+    let text = |ty: &syn::Type| ty.to_token_stream().to_string();
+    match seen.iter().find(|first| text(first) == text(ty)) {
+        Some(first) => *ty = first.clone(),
+        None => seen.push(ty.clone()),
+    }
+}
+
 /// Asserts, first in a generated body, that each state and event type has the derives it needs.
 ///
 /// Each assertion names the type with the user's own tokens, as every later use in the body
@@ -109,14 +131,20 @@ pub(crate) fn assertions<'a>(
     actions: impl IntoIterator<Item = &'a Action>,
 ) -> TokenStream {
     let krate = &agg.krate;
-    let states = resources.into_iter().map(|resource| {
-        let state = &resource.state;
-        quote_spanned!(state.span()=> #krate::__private::assert_state::<#state>();)
-    });
-    let events = actions.into_iter().map(|action| {
-        let event = &action.event.ty;
-        quote_spanned!(event.span()=> #krate::__private::assert_event::<#event>();)
-    });
+    let mut seen_states = std::collections::HashSet::new();
+    let mut seen_events = std::collections::HashSet::new();
+    let states: Vec<_> = resources
+        .into_iter()
+        .map(|resource| &resource.state)
+        .filter(|state| seen_states.insert(state.to_token_stream().to_string()))
+        .map(|state| quote_spanned!(state.span()=> #krate::__private::assert_state::<#state>();))
+        .collect();
+    let events: Vec<_> = actions
+        .into_iter()
+        .map(|action| &action.event.ty)
+        .filter(|event| seen_events.insert(event.to_token_stream().to_string()))
+        .map(|event| quote_spanned!(event.span()=> #krate::__private::assert_event::<#event>();))
+        .collect();
     quote!(#(#states)* #(#events)*)
 }
 

@@ -27,6 +27,11 @@ impl Bank {
         let _ = account;
         Ok(Deposited { amount })
     }
+
+    #[action(evt_key = "deposit-made", resources = ["account"])]
+    async fn top_up(&self, amount: i64) -> Result<Option<Deposited>, DomainError> {
+        Ok(Some(Deposited { amount }))
+    }
 }
 
 fn main() {

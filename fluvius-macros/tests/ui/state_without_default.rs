@@ -20,9 +20,9 @@ impl Apply<Deposited> for Account {
 
 pub struct Bank;
 
-#[aggregate(resources(account = Account))]
+#[aggregate(resources(account = Account, savings = Account))]
 impl Bank {
-    #[action(evt_key = "deposit-made", resources = ["account"])]
+    #[action(evt_key = "deposit-made", resources = ["account", "savings"])]
     async fn deposit(&self, account: &Account, amount: i64) -> Result<Deposited, DomainError> {
         let _ = account;
         Ok(Deposited { amount })
