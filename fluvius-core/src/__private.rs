@@ -152,3 +152,81 @@ where
 pub fn action_error<E: Into<Error>>(err: E) -> Error {
     err.into()
 }
+
+/// One marker trait per derive a state or event type needs. Generated code asserts them first in
+/// each body, with the type's tokens as the user wrote them, so a missing derive is one error
+/// naming it, and the later uses of the same tokens repeat nothing.
+macro_rules! derive_markers {
+    ($($(#[$doc:meta])* $marker:ident: $bound:path, $message:literal, $label:literal;)*) => {$(
+        $(#[$doc])*
+        #[diagnostic::on_unimplemented(message = $message, label = $label)]
+        pub trait $marker {}
+        impl<T: $bound> $marker for T {}
+    )*};
+}
+
+derive_markers! {
+    /// A state type is cloned for each command.
+    StateClone: Clone,
+        "`{Self}` is a resource's state and must implement `Clone`",
+        "add `Clone` to the `#[derive(..)]` of `{Self}`";
+    /// A state type appears in errors and logs.
+    StateDebug: std::fmt::Debug,
+        "`{Self}` is a resource's state and must implement `Debug`",
+        "add `Debug` to the `#[derive(..)]` of `{Self}`";
+    /// A new root starts from the default state.
+    StateDefault: Default,
+        "`{Self}` is a resource's state and must implement `Default`",
+        "add `Default` to the `#[derive(..)]` of `{Self}`";
+    /// A state type is stored as JSON.
+    StateSerialize: Serialize,
+        "`{Self}` is a resource's state and must implement `Serialize`",
+        "add `Serialize` to the `#[derive(..)]` of `{Self}`";
+    /// A state type is read back from JSON.
+    StateDeserialize: DeserializeOwned,
+        "`{Self}` is a resource's state and must implement `Deserialize`",
+        "add `Deserialize` to the `#[derive(..)]` of `{Self}`";
+    /// A state type's schema is published.
+    StateJsonSchema: schemars::JsonSchema,
+        "`{Self}` is a resource's state and must implement `JsonSchema`",
+        "add `JsonSchema` to the `#[derive(..)]` of `{Self}`";
+    /// Event data is stored as JSON.
+    EventSerialize: Serialize,
+        "`{Self}` is an action's event data and must implement `Serialize`",
+        "add `Serialize` to the `#[derive(..)]` of `{Self}`";
+    /// Event data is read back from JSON.
+    EventDeserialize: DeserializeOwned,
+        "`{Self}` is an action's event data and must implement `Deserialize`",
+        "add `Deserialize` to the `#[derive(..)]` of `{Self}`";
+    /// The schema of event data is published.
+    EventJsonSchema: schemars::JsonSchema,
+        "`{Self}` is an action's event data and must implement `JsonSchema`",
+        "add `JsonSchema` to the `#[derive(..)]` of `{Self}`";
+}
+
+/// Asserts that `S` can be a resource's state, one error per missing derive.
+pub fn assert_state<S>()
+where
+    S: StateClone + StateDebug + StateDefault + StateSerialize + StateDeserialize,
+    S: StateJsonSchema + State,
+{
+}
+
+/// Asserts that `E` can be an action's event data, one error per missing derive.
+pub fn assert_event<E>()
+where
+    E: EventSerialize + EventDeserialize + EventJsonSchema,
+{
+}
+
+/// Holds when the name of a generated payload type, read in the user's module, is that type.
+#[diagnostic::on_unimplemented(
+    message = "a type named `{Self}` is already in scope, so this action's payload type cannot take that name",
+    label = "name the payload type of this action with `payload = OtherName` in its `#[action(..)]`"
+)]
+pub trait GeneratedPayload<P> {}
+
+impl<P> GeneratedPayload<P> for P {}
+
+/// Asserts that `Named`, the payload's name as the user's module resolves it, is `Generated`.
+pub fn assert_payload_name<Named: GeneratedPayload<Generated>, Generated>() {}

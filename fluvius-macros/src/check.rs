@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use syn::{FnArg, ImplItem, ItemImpl};
+use quote::{ToTokens, quote};
+use syn::{FnArg, Ident, ImplItem, ItemImpl, Type};
 
 use crate::ctxt::Ctxt;
 use crate::model::{Aggregate, Param, is_action_attr, type_key};
@@ -170,21 +171,18 @@ fn parameters(cx: &Ctxt, agg: &Aggregate, action: &crate::model::Action) {
                     cx.error_spanned_by(ty, format!("action `{method}` takes `&Context` twice"));
                 }
             }
-            Param::State { ty } if agg.args_parsed => {
-                states += 1;
-                if states == 2 {
-                    cx.error_spanned_by(ty, format!("action `{method}` takes its state twice"));
-                }
+            Param::State { ty, name, written } if agg.args_parsed => {
                 let known = agg
                     .resources
                     .iter()
                     .any(|r| type_key(&r.state) == type_key(ty));
                 if !known {
-                    cx.error_spanned_by(
-                        ty,
-                        "a by-reference parameter is injected: it must be a resource's state type or `Context`; take payload values by value",
-                    );
+                    borrowed_field(cx, agg, ty, name.as_ref(), written);
                     continue;
+                }
+                states += 1;
+                if states == 2 {
+                    cx.error_spanned_by(ty, format!("action `{method}` takes its state twice"));
                 }
                 if action.creates {
                     cx.error_spanned_by(
@@ -213,4 +211,43 @@ fn parameters(cx: &Ctxt, agg: &Aggregate, action: &crate::model::Action) {
             Param::State { .. } | Param::Field { .. } => {}
         }
     }
+}
+
+/// A borrowed parameter that is neither a resource's state nor the context: it would be a
+/// payload field, and payload fields are owned, decoded from the command.
+fn borrowed_field(cx: &Ctxt, agg: &Aggregate, ty: &Type, name: Option<&Ident>, written: &Type) {
+    let owned = match ty {
+        Type::Path(path) if path.qself.is_none() && path.path.is_ident("str") => quote!(String),
+        Type::Slice(slice) => {
+            let elem = &slice.elem;
+            quote!(Vec<#elem>)
+        }
+        other => quote!(#other),
+    };
+    let owned = owned.to_string().replace(' ', "");
+    let written_text = written.to_token_stream().to_string().replace(' ', "");
+    let (param, owned) = match name {
+        Some(name) => (
+            format!("{name}: {written_text}"),
+            format!("{name}: {owned}"),
+        ),
+        None => (written_text, owned),
+    };
+    let states: Vec<String> = agg
+        .resources
+        .iter()
+        .map(|r| {
+            format!(
+                "`&{}`",
+                r.state.to_token_stream().to_string().replace(' ', "")
+            )
+        })
+        .collect();
+    cx.error_spanned_by(
+        written,
+        format!(
+            "`{param}` would be a payload field, and payload fields are owned: write `{owned}`; only the state ({}) and `&Context` are taken by reference",
+            states.join(", ")
+        ),
+    );
 }

@@ -14,6 +14,11 @@ mod model;
 use proc_macro::TokenStream;
 
 /// Turns an inherent impl block into an aggregate: its `#[action]` methods become commands.
+///
+/// Each action's payload type is declared in a module of its own and re-exported into the impl's
+/// module, so its field types are read from that module: a type local to a function body cannot
+/// be a payload field. A type of the same name already in scope is an error at the action; name
+/// the payload otherwise with `#[action(.., payload = OtherName)]`.
 #[proc_macro_attribute]
 pub fn aggregate(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::aggregate(args.into(), item.into()).into()

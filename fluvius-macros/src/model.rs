@@ -60,8 +60,13 @@ pub(crate) enum Arity {
 
 /// One parameter of an action.
 pub(crate) enum Param {
-    /// `&State`: injected.
-    State { ty: Type },
+    /// `&State`: injected. Until checked against the resources, any other borrowed type too,
+    /// hence the parameter's name and written type, for the message that it cannot be a field.
+    State {
+        ty: Type,
+        name: Option<Ident>,
+        written: Box<Type>,
+    },
     /// `&Context`: injected.
     Context { ty: Type },
     /// A by-value parameter: a payload field.
@@ -221,7 +226,14 @@ impl Param {
             return Some(if last_segment_is(&inner, "Context") {
                 Param::Context { ty: inner }
             } else {
-                Param::State { ty: inner }
+                Param::State {
+                    ty: inner,
+                    name: match &*arg.pat {
+                        Pat::Ident(pat) => Some(pat.ident.clone()),
+                        _ => None,
+                    },
+                    written: arg.ty.clone(),
+                }
             });
         }
         let name = match &*arg.pat {
@@ -268,6 +280,34 @@ impl EventType {
         }
         for (wrapper, arity) in [("Option", Arity::Optional), ("Vec", Arity::Many)] {
             if let Some(inner) = generic_args_of(&ok, wrapper).and_then(|a| a.first().cloned()) {
+                if let Some(nested) = ["Option", "Vec"]
+                    .into_iter()
+                    .find(|name| generic_args_of(&inner, name).is_some())
+                {
+                    let event = generic_args_of(&inner, nested)
+                        .and_then(|a| a.first().cloned())
+                        .unwrap_or_else(|| inner.clone());
+                    // An empty `Vec` already says "no event", so any nesting with a `Vec` is one.
+                    let flat = if wrapper == "Vec" || nested == "Vec" {
+                        "Vec"
+                    } else {
+                        "Option"
+                    };
+                    let hint = if flat == "Vec" {
+                        " (an empty `Vec` emits no event)"
+                    } else {
+                        ""
+                    };
+                    cx.error_spanned_by(
+                        &ok,
+                        format!(
+                            "an action's event data is `E`, `Option<E>` or `Vec<E>` inside `Result<_, DomainError>`, not `{}`: return `Result<{flat}<{}>, _>`{hint}",
+                            type_text(&ok),
+                            type_text(&event),
+                        ),
+                    );
+                    return None;
+                }
                 return Some(EventType {
                     ty: inner,
                     arity,
@@ -302,6 +342,11 @@ fn generic_args_of(ty: &Type, name: &str) -> Option<Vec<Type>> {
             })
             .collect(),
     )
+}
+
+/// A type as written, without the spaces token printing adds.
+fn type_text(ty: &Type) -> String {
+    quote::quote!(#ty).to_string().replace(' ', "")
 }
 
 pub(crate) fn last_segment_is(ty: &Type, name: &str) -> bool {

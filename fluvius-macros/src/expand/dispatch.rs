@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::model::{Action, Aggregate, Arity, Param};
+use crate::model::{Action, Aggregate, Arity, Param, type_key};
 
 pub(super) fn handle(agg: &Aggregate) -> TokenStream {
     let krate = &agg.krate;
@@ -14,11 +14,13 @@ pub(super) fn handle(agg: &Aggregate) -> TokenStream {
         .iter()
         .enumerate()
         .map(|(index, action)| arm(agg, index, action));
+    let assertions = super::assertions(agg, &agg.resources, &agg.actions);
     quote! {
         fn handle<'__a>(
             &'__a self,
             call: #krate::__private::ActionCall<'__a>,
         ) -> #krate::__private::BoxFuture<'__a, ::std::result::Result<#krate::__private::ActionOutcome, #krate::__private::Error>> {
+            #assertions
             ::std::boxed::Box::pin(async move {
                 match call.action {
                     #(#arms)*
@@ -32,7 +34,7 @@ pub(super) fn handle(agg: &Aggregate) -> TokenStream {
 fn arm(agg: &Aggregate, index: usize, action: &Action) -> TokenStream {
     let krate = &agg.krate;
     let method = &action.method;
-    let payload = &action.payload;
+    let payload = super::payload::path(agg, action);
     let key = &action.key;
     let evt_key = &action.evt_key;
     let version = action.schema_version;
@@ -41,7 +43,15 @@ fn arm(agg: &Aggregate, index: usize, action: &Action) -> TokenStream {
     let args = action.params.iter().map(|param| match param {
         Param::Field { name, .. } => quote!(__payload.#name),
         Param::Context { .. } => quote!(call.context),
-        Param::State { ty } => {
+        Param::State { ty, .. } => {
+            // The resource's own tokens for the type, so a missing derive is reported once.
+            let ty = action
+                .resources
+                .iter()
+                .filter_map(|name| agg.resource(&name.value()))
+                .map(|resource| &resource.state)
+                .find(|state| type_key(state) == type_key(ty))
+                .unwrap_or(ty);
             prelude.push(quote! {
                 let __state = #krate::__private::state_ref::<#ty>(call.state, &call.root.resource)?;
             });

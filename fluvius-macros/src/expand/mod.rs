@@ -5,10 +5,11 @@ mod payload;
 mod resources;
 
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, quote};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
 
 use crate::ctxt::Ctxt;
-use crate::model::{Aggregate, is_action_attr};
+use crate::model::{Action, Aggregate, Resource, is_action_attr};
 use crate::{attr, check};
 
 pub(crate) fn aggregate(args: TokenStream, input: TokenStream) -> TokenStream {
@@ -26,8 +27,9 @@ pub(crate) fn aggregate(args: TokenStream, input: TokenStream) -> TokenStream {
     let cx = Ctxt::default();
     let args = attr::aggregate_args(&cx, args);
     check::impl_block(&cx, &item);
-    let model = Aggregate::from_impl(&cx, args, &item);
+    let mut model = Aggregate::from_impl(&cx, args, &item);
     check::aggregate(&cx, &model);
+    share_type_tokens(&mut model);
     strip_action_attrs(&mut item);
     match cx.check() {
         Ok(()) => {
@@ -72,6 +74,8 @@ fn generate(agg: &Aggregate) -> TokenStream {
     let dispatch = dispatch::handle(agg);
     let transitions = transitions(agg);
     let state_version = agg.state_version;
+    let assertions = assertions(agg, agg.resources.iter(), agg.actions.iter());
+    let payload_names = agg.actions.iter().map(|a| payload::name_assertion(agg, a));
     quote! {
         #(#payloads)*
 
@@ -79,6 +83,8 @@ fn generate(agg: &Aggregate) -> TokenStream {
 
         impl #krate::__private::Aggregate for #self_ty {
             fn descriptor() -> #krate::__private::AggregateDescriptor {
+                #assertions
+                #(#payload_names)*
                 #resources
                 #krate::__private::AggregateDescriptor::new(
                     #name,
@@ -91,6 +97,55 @@ fn generate(agg: &Aggregate) -> TokenStream {
             #dispatch
         }
     }
+}
+
+/// Makes every mention of one state or event type, written alike, carry the first mention's
+/// tokens: with the same spans everywhere, a missing derive is reported once per type.
+fn share_type_tokens(agg: &mut Aggregate) {
+    let mut states: Vec<syn::Type> = Vec::new();
+    for resource in &mut agg.resources {
+        share(&mut states, &mut resource.state);
+    }
+    let mut events: Vec<syn::Type> = Vec::new();
+    for action in &mut agg.actions {
+        share(&mut events, &mut action.event.ty);
+    }
+}
+
+fn share(seen: &mut Vec<syn::Type>, ty: &mut syn::Type) {
+    let text = |ty: &syn::Type| ty.to_token_stream().to_string();
+    match seen.iter().find(|first| text(first) == text(ty)) {
+        Some(first) => *ty = first.clone(),
+        None => seen.push(ty.clone()),
+    }
+}
+
+/// Asserts, first in a generated body, that each state and event type has the derives it needs.
+///
+/// Each assertion names the type with the user's own tokens, as every later use in the body
+/// does: rustc then reports a missing derive once, by name, and drops the errors the later uses
+/// would repeat (same span, implied predicate), and identical errors from other bodies.
+pub(crate) fn assertions<'a>(
+    agg: &Aggregate,
+    resources: impl IntoIterator<Item = &'a Resource>,
+    actions: impl IntoIterator<Item = &'a Action>,
+) -> TokenStream {
+    let krate = &agg.krate;
+    let mut seen_states = std::collections::HashSet::new();
+    let mut seen_events = std::collections::HashSet::new();
+    let states: Vec<_> = resources
+        .into_iter()
+        .map(|resource| &resource.state)
+        .filter(|state| seen_states.insert(state.to_token_stream().to_string()))
+        .map(|state| quote_spanned!(state.span()=> #krate::__private::assert_state::<#state>();))
+        .collect();
+    let events: Vec<_> = actions
+        .into_iter()
+        .map(|action| &action.event.ty)
+        .filter(|event| seen_events.insert(event.to_token_stream().to_string()))
+        .map(|event| quote_spanned!(event.span()=> #krate::__private::assert_event::<#event>();))
+        .collect();
+    quote!(#(#states)* #(#events)*)
 }
 
 /// The name of the helper that applies action `index`'s event to `resource`'s state.

@@ -19,6 +19,7 @@ pub(super) fn descriptors(agg: &Aggregate) -> TokenStream {
         let mut seen = BTreeSet::new();
         let mut arms = Vec::new();
         let mut handled = Vec::new();
+        let mut emitters = Vec::new();
         for (index, action) in agg.actions.iter().enumerate() {
             if !action.resources.iter().any(|r| r.value() == name.value()) {
                 continue;
@@ -27,6 +28,7 @@ pub(super) fn descriptors(agg: &Aggregate) -> TokenStream {
             if !seen.insert(evt_key.value()) {
                 continue;
             }
+            emitters.push(action);
             let event = &action.event.ty;
             let version = action.schema_version;
             let deletes = action.deletes;
@@ -35,13 +37,14 @@ pub(super) fn descriptors(agg: &Aggregate) -> TokenStream {
             let transition = quote!(<#self_ty>::#helper);
             arms.push(quote! {
                 #evt_key => {
-                    let __event: #event = #krate::__private::decode_event(evt_key, schema_version, #version, payload)?;
+                    let __event = #krate::__private::decode_event::<#event>(evt_key, schema_version, #version, payload)?;
                     #transition(__state, &__event);
                     ::std::result::Result::Ok(#deletes)
                 }
             });
             handled.push(quote!((#evt_key, #version)));
         }
+        let assertions = super::assertions(agg, [resource], emitters);
         items.push(quote! {
             #[allow(non_snake_case)]
             fn #apply(
@@ -50,6 +53,7 @@ pub(super) fn descriptors(agg: &Aggregate) -> TokenStream {
                 schema_version: u32,
                 payload: &#krate::__private::serde_json::Value,
             ) -> ::std::result::Result<bool, #krate::__private::Error> {
+                #assertions
                 let __state = #krate::__private::state_mut::<#state>(state, #name)?;
                 match evt_key {
                     #(#arms)*
