@@ -12,12 +12,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use fluvius_core::{
-    Backend, CommitBatch, CommitReceipt, ExpectedVersion, StoreError, StreamKey, StreamRange,
-    StreamWrite,
+    Backend, CommitBatch, CommitReceipt, ExpectedVersion, LogCursor, LogQuery, StoreError,
+    StreamKey, StreamRange, StreamWrite,
 };
 use fluvius_postgres::PgBackend;
 use sqlx::{Connection, PgConnection};
-use support::{TestDb, count, key, record, write};
+use support::{TestDb, count, key, record, whole_log, write};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -451,10 +451,8 @@ async fn calls_on_one_stream_in_one_group_chain_or_conflict() {
     assert_eq!(head(&backend, &s).await, 4);
     assert_eq!(xids(&db, "chain").await.len(), 1, "one transaction");
     // Invariant 7: the log holds the stream in version order.
-    let log: Vec<u64> = backend
-        .read_all(0, 100)
+    let log: Vec<u64> = whole_log(&backend)
         .await
-        .expect("read_all")
         .iter()
         .filter(|e| e.resource == "chain")
         .map(|e| e.version)
@@ -732,18 +730,20 @@ async fn many_writers_and_a_reader_lose_nothing() {
         tokio::spawn(async move {
             let mut seen: BTreeMap<String, Vec<u64>> = BTreeMap::new();
             let mut positions = HashSet::new();
-            let mut after = 0;
+            let mut after = LogCursor::START;
             while positions.len() < tasks * per_task as usize {
-                let page = backend.read_all(after, 50).await.expect("read_all");
-                for event in &page {
+                let query = LogQuery::after(after).limit(50);
+                let page = backend.read_log(&query).await.expect("read_log");
+                for event in &page.events {
                     assert!(positions.insert(event.position), "read twice: {event:?}");
                     seen.entry(event.identifier.clone())
                         .or_default()
                         .push(event.version);
                 }
-                match page.last() {
-                    Some(last) => after = last.position,
-                    None => tokio::time::sleep(Duration::from_millis(2)).await,
+                after = page.next;
+                if page.caught_up {
+                    // The backend never waits: the reader does.
+                    tokio::time::sleep(Duration::from_millis(2)).await;
                 }
             }
             seen
