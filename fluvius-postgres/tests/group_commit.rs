@@ -203,8 +203,11 @@ async fn concurrent_commits_of_different_streams_share_one_transaction() {
     queued(&backend, streams.len()).await;
     holder.release(&blocker).await;
     blocked.await.expect("task").expect("the blocked commit");
+    let mut cursors = Vec::new();
     for outcome in outcomes(handles).await {
-        assert_eq!(outcome.expect("each commit").positions[0].len(), 1);
+        let receipt = outcome.expect("each commit");
+        assert_eq!(receipt.positions[0].len(), 1);
+        cursors.push(receipt.cursor());
     }
     let stats = backend.commit_stats();
     assert_eq!(
@@ -212,11 +215,17 @@ async fn concurrent_commits_of_different_streams_share_one_transaction() {
         (2, 21),
         "one flush for the blocker, one for the 20 queued calls: {stats:?}"
     );
-    assert_eq!(
-        xids(&db, "many").await.len(),
-        1,
-        "the 20 commits are one transaction"
-    );
+    let xid = xids(&db, "many").await;
+    assert_eq!(xid.len(), 1, "the 20 commits are one transaction");
+    // Each call's receipt names that transaction, so its cursor is its event's in the log.
+    let xid: u64 = xid.iter().next().expect("one").parse().expect("an xid8");
+    for cursor in cursors {
+        assert_eq!(cursor.tx(), xid, "the receipt carries the group's xid");
+        assert_eq!(
+            backend.log_cursor(cursor.position()).await.expect("lookup"),
+            Some(cursor)
+        );
+    }
     for stream in &streams {
         assert_eq!(versions(&backend, stream).await, [1]);
     }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::domain::Account;
-use crate::support::{self, clocked, global_log, ok, read_log, read_to_end, t, t0};
+use crate::support::{self, clocked, ok, read_log, read_to_end, t, t0};
 
 /// The global log is in commit order across streams; pages of any size concatenate to it with
 /// cursors strictly increasing; `caught_up` is false exactly while more is readable; a read after
@@ -104,21 +104,33 @@ pub async fn log_pages_under_concurrent_writers(backend: Arc<dyn Backend>) {
             let domain = domain.clone();
             tokio::spawn(async move {
                 let id = format!("w-{w}");
-                support::open_account(&domain, &id, "owner", 0).await;
+                let mut answers = vec![support::open_account(&domain, &id, "owner", 0).await];
                 for amount in 1..=DEPOSITS {
-                    support::deposit(&domain, &id, amount).await;
-                    support::deposit(&domain, "hot", amount).await;
+                    answers.push(support::deposit(&domain, &id, amount).await);
+                    answers.push(support::deposit(&domain, "hot", amount).await);
                 }
+                answers
             })
         })
         .collect();
+    let mut answers = Vec::new();
     for writer in writers {
-        writer.await.expect("a writer panicked");
+        answers.extend(writer.await.expect("a writer panicked"));
     }
     done.store(true, Ordering::SeqCst);
     let expected = 1 + WRITERS * (1 + 2 * DEPOSITS as usize);
-    let log = global_log(&backend).await;
-    assert_eq!(log.len(), expected, "every event is in the log");
+    let (entries, _) = read_to_end(&backend, LogQuery::from_start()).await;
+    assert_eq!(entries.len(), expected, "every event is in the log");
+    for answer in &answers {
+        let last = answer.events.last().expect("one event").event_id;
+        let at = entries.iter().find(|(_, e)| e.event_id == last);
+        assert_eq!(
+            at.map(|(cursor, _)| *cursor),
+            Some(answer.cursor()),
+            "a response written concurrently with others carries its event's cursor"
+        );
+    }
+    let log: Vec<EventEnvelope> = entries.into_iter().map(|(_, e)| e).collect();
     let ids: Vec<Uuid> = log.iter().map(|e| e.event_id).collect();
     for (limit, reader) in [1, 2, 3].into_iter().zip(readers) {
         let seen = reader.await.expect("a reader panicked");
@@ -298,6 +310,12 @@ pub async fn response_cursor_read_your_writes(backend: Arc<dyn Backend>) {
         );
     }
     assert!(opened.cursor() < many.cursor() && many.cursor() < first.cursor());
+    let json = serde_json::to_value(&first).expect("a response serialises");
+    assert_eq!(
+        json["cursor"],
+        json!(first.cursor().to_string()),
+        "a response's JSON carries its cursor in string form"
+    );
     assert!(replayed.replayed);
     assert_eq!(
         replayed.cursor, first.cursor,
