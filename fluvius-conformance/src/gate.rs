@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use fluvius_core::{
-    Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord, Snapshot,
-    StatePage, StateQuery, StoreError, StoredState, StreamKey, StreamRange,
+    Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord, LogCursor,
+    LogPage, LogQuery, Snapshot, StatePage, StateQuery, StoreError, StoredState, StreamKey,
+    StreamRange,
 };
 use tokio::sync::Semaphore;
 use uuid::Uuid;
@@ -99,12 +100,12 @@ impl Backend for GatedBackend {
         self.inner.read_stream(key, range)
     }
 
-    fn read_all(
-        &self,
-        after_position: u64,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<EventEnvelope>, StoreError>> {
-        self.inner.read_all(after_position, limit)
+    fn read_log<'a>(&'a self, query: &'a LogQuery) -> BoxFuture<'a, Result<LogPage, StoreError>> {
+        self.inner.read_log(query)
+    }
+
+    fn log_cursor(&self, position: u64) -> BoxFuture<'_, Result<Option<LogCursor>, StoreError>> {
+        self.inner.log_cursor(position)
     }
 
     fn find<'a>(&'a self, query: &'a StateQuery) -> BoxFuture<'a, Result<StatePage, StoreError>> {

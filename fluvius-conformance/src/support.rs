@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use fluvius_core::{
-    Backend, Command, Context, Domain, Error, EventEnvelope, IntoTarget, ManualClock, Response,
+    Backend, Command, Context, Domain, Error, EventEnvelope, IntoTarget, LogCursor, LogPage,
+    LogQuery, ManualClock, Response,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -108,20 +109,75 @@ pub async fn version(domain: &Domain, context: &Context, resource: &str, id: &st
         .version
 }
 
-/// The whole global log, read in pages through [`Backend::read_all`].
-pub async fn global_log(backend: &Arc<dyn Backend>) -> Vec<EventEnvelope> {
-    let mut log: Vec<EventEnvelope> = Vec::new();
-    loop {
-        let after = log.last().map_or(0, |e| e.position);
-        let page = backend
-            .read_all(after, 500)
-            .await
-            .unwrap_or_else(|err| panic!("read_all after {after} failed: {err}"));
-        if page.is_empty() {
-            return log;
-        }
-        log.extend(page);
+/// One page of the global log; panics if the read fails or the page breaks the shape every
+/// page has: at most `limit` events, each matching the filter, their cursors strictly increasing
+/// and after `query.after`, and `next` at or past both `query.after` and the last event.
+pub async fn read_log(backend: &Arc<dyn Backend>, query: &LogQuery) -> LogPage {
+    let page = backend
+        .read_log(query)
+        .await
+        .unwrap_or_else(|err| panic!("read_log after {} failed: {err}", query.after));
+    let at = format!("the page after {} (limit {})", query.after, query.limit);
+    assert_eq!(
+        page.cursors.len(),
+        page.events.len(),
+        "{at}: one cursor per event"
+    );
+    assert!(
+        page.events.len() <= query.limit,
+        "{at}: {} events",
+        page.events.len()
+    );
+    assert!(
+        page.events.iter().all(|e| query.filter.matches(e)),
+        "{at}: an event does not match the filter {:?}",
+        query.filter
+    );
+    let mut previous = query.after;
+    for cursor in &page.cursors {
+        assert!(
+            *cursor > previous,
+            "{at}: cursor {cursor} does not follow {previous}"
+        );
+        previous = *cursor;
     }
+    assert!(
+        page.next >= previous,
+        "{at}: next {} is before the last event or the query's cursor ({previous})",
+        page.next
+    );
+    page
+}
+
+/// Every event of the log matching `query` after its cursor, with its cursor, read in pages of
+/// `query.limit` until the backend reports it caught up. Returns the entries and the last `next`.
+pub async fn read_to_end(
+    backend: &Arc<dyn Backend>,
+    query: LogQuery,
+) -> (Vec<(LogCursor, EventEnvelope)>, LogCursor) {
+    let mut query = query;
+    let mut entries = Vec::new();
+    loop {
+        let page = read_log(backend, &query).await;
+        let stuck = page.is_empty() && page.next == query.after && !page.caught_up;
+        assert!(
+            !stuck,
+            "a page after {} was empty, not caught up, and did not move: a reader would spin",
+            query.after
+        );
+        let caught_up = page.caught_up;
+        query.after = page.next;
+        entries.extend(page.cursors.into_iter().zip(page.events));
+        if caught_up {
+            return (entries, query.after);
+        }
+    }
+}
+
+/// The whole global log, read in pages through [`Backend::read_log`].
+pub async fn global_log(backend: &Arc<dyn Backend>) -> Vec<EventEnvelope> {
+    let (entries, _) = read_to_end(backend, LogQuery::from_start().limit(500)).await;
+    entries.into_iter().map(|(_, event)| event).collect()
 }
 
 /// Asserts that the global log is exactly `before`: the step wrote no event.

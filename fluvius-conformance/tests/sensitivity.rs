@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use fluvius_core::filter::Filter;
 use fluvius_core::{
     Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, ExpectedVersion,
-    IdempotencyRecord, StatePage, StateQuery, StoreError, StoredState, StreamKey, StreamRange,
+    IdempotencyRecord, LogCursor, LogPage, LogQuery, StatePage, StateQuery, StoreError,
+    StoredState, StreamKey, StreamRange,
 };
 use fluvius_memory::MemBackend;
 use uuid::Uuid;
@@ -27,6 +28,14 @@ enum Flaw {
     IgnoresFilters,
     /// Reads whole streams whatever the range asked for.
     IgnoresRanges,
+    /// Drops the last event of every page of the global log, yet moves the cursor past it.
+    DropsPageTail,
+    /// Points `next` of a page of two or more events back before its last one, which the next
+    /// page then repeats.
+    RepeatsPageTail,
+    /// Leaves a filtered reader's cursor at the last event it returned, so it scans the events
+    /// it skipped again and again.
+    NextIgnoresSkipped,
 }
 
 #[derive(Debug)]
@@ -78,7 +87,7 @@ impl Backend for Mutant {
                     write.events.iter_mut().for_each(|e| e.tenant.clear());
                     write.idempotency.iter_mut().for_each(|r| r.tenant.clear());
                 }
-                Flaw::IgnoresFilters | Flaw::IgnoresRanges => {}
+                _ => {}
             }
         }
         self.inner.commit(batch)
@@ -105,12 +114,30 @@ impl Backend for Mutant {
         Box::pin(async move { self.inner.read_stream(&key, range).await })
     }
 
-    fn read_all(
-        &self,
-        after_position: u64,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<EventEnvelope>, StoreError>> {
-        self.inner.read_all(after_position, limit)
+    fn read_log<'a>(&'a self, query: &'a LogQuery) -> BoxFuture<'a, Result<LogPage, StoreError>> {
+        Box::pin(async move {
+            let page = self.inner.read_log(query).await?;
+            let mut entries: Vec<(LogCursor, EventEnvelope)> =
+                page.cursors.into_iter().zip(page.events).collect();
+            let mut next = page.next;
+            match self.flaw {
+                Flaw::DropsPageTail => {
+                    entries.pop();
+                }
+                Flaw::RepeatsPageTail if entries.len() >= 2 => {
+                    next = entries[entries.len() - 2].0;
+                }
+                Flaw::NextIgnoresSkipped if !query.filter.is_all() => {
+                    next = entries.last().map_or(query.after, |(cursor, _)| *cursor);
+                }
+                _ => {}
+            }
+            Ok(LogPage::new(entries, next, page.caught_up))
+        })
+    }
+
+    fn log_cursor(&self, position: u64) -> BoxFuture<'_, Result<Option<LogCursor>, StoreError>> {
+        self.inner.log_cursor(position)
     }
 
     fn find<'a>(&'a self, query: &'a StateQuery) -> BoxFuture<'a, Result<StatePage, StoreError>> {
@@ -162,7 +189,7 @@ async fn failing(flaw: Flaw) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_broken_promise_is_caught() {
-    let expectations: [(Flaw, &[&str]); 5] = [
+    let expectations: [(Flaw, &[&str]); 8] = [
         (
             Flaw::NoVersionCheck,
             &[
@@ -204,6 +231,23 @@ async fn each_broken_promise_is_caught() {
                 "idempotency::repeat_returns_first_response",
             ],
         ),
+        (
+            Flaw::DropsPageTail,
+            &[
+                "log::log_in_commit_order",
+                "log::log_pages_under_concurrent_writers",
+                "log::log_filters",
+            ],
+        ),
+        (
+            Flaw::RepeatsPageTail,
+            &[
+                "log::log_in_commit_order",
+                "log::log_pages_under_concurrent_writers",
+                "log::log_filters",
+            ],
+        ),
+        (Flaw::NextIgnoresSkipped, &["log::log_filters"]),
     ];
     // The failing cases' panic messages are expected here; keep the output readable.
     std::panic::set_hook(Box::new(|_| {}));

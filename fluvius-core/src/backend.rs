@@ -16,6 +16,7 @@ use crate::command::AggRoot;
 use crate::error::{Detail, Error};
 use crate::event::EventEnvelope;
 use crate::filter::{Filter, Page, SortKey};
+use crate::log::{LogCursor, LogPage, LogQuery};
 use crate::state::AnyState;
 
 /// A boxed, sendable future: what the dyn-compatible [`Backend`] methods return.
@@ -284,18 +285,51 @@ impl CommitBatch {
     }
 }
 
-/// What a commit assigned: the global positions of each stream's events, in batch order.
+/// What a commit assigned: the global positions of each stream's events, in batch order, and
+/// their log cursors.
+///
+/// All events of one commit share the commit-order component of their cursors ([`LogCursor::tx`]:
+/// PostgreSQL's transaction id, 0 in memory), so the cursor of an event is that component and its
+/// position.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct CommitReceipt {
     /// Per stream write, the positions of its events.
     pub positions: Vec<Vec<u64>>,
+    /// The commit-order component of the cursors of this commit's events.
+    pub tx: u64,
 }
 
 impl CommitReceipt {
-    /// A receipt.
+    /// A receipt of a backend whose position order is its log order (cursors `(0, position)`).
     pub fn new(positions: Vec<Vec<u64>>) -> Self {
-        CommitReceipt { positions }
+        CommitReceipt { positions, tx: 0 }
+    }
+
+    /// Sets the commit-order component of the events' cursors (PostgreSQL: the transaction id).
+    pub fn with_tx(mut self, tx: u64) -> Self {
+        self.tx = tx;
+        self
+    }
+
+    /// The log cursors of one stream write's events, in order (none for a stream index past the
+    /// batch).
+    pub fn cursors(&self, stream: usize) -> impl ExactSizeIterator<Item = LogCursor> + '_ {
+        let tx = self.tx;
+        self.positions
+            .get(stream)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .map(move |&position| LogCursor::new(tx, position))
+    }
+
+    /// The cursor of the commit: at its last event in log order, [`LogCursor::START`] when it
+    /// wrote none. A reader whose `next` is at or past it has passed every event of the commit.
+    pub fn cursor(&self) -> LogCursor {
+        (0..self.positions.len())
+            .filter_map(|stream| self.cursors(stream).max())
+            .max()
+            .unwrap_or(LogCursor::START)
     }
 }
 
@@ -561,12 +595,16 @@ pub trait Backend: Send + Sync + Debug + 'static {
         range: StreamRange,
     ) -> BoxFuture<'a, Result<Vec<EventEnvelope>, StoreError>>;
 
-    /// The global log after a position, in order, at most `limit` events.
-    fn read_all(
-        &self,
-        after_position: u64,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<EventEnvelope>, StoreError>>;
+    /// One page of the global log: the events after `query.after` that pass its filter, in log
+    /// order, at most `query.limit` (see [`LogPage`] for `next` and `caught_up`).
+    ///
+    /// A read never waits for events to arrive: when there is nothing more, it answers at once
+    /// with `caught_up` set, and the caller decides how long to wait.
+    fn read_log<'a>(&'a self, query: &'a LogQuery) -> BoxFuture<'a, Result<LogPage, StoreError>>;
+
+    /// The log cursor of the event at a global position, if the log holds one there. Replayed
+    /// answers to idempotent commands get their cursor from it.
+    fn log_cursor(&self, position: u64) -> BoxFuture<'_, Result<Option<LogCursor>, StoreError>>;
 
     /// The state rows matching a query, one page, with the total count.
     fn find<'a>(&'a self, query: &'a StateQuery) -> BoxFuture<'a, Result<StatePage, StoreError>>;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use fluvius_core::{
-    Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord, StatePage,
-    StateQuery, StoreError, StoredState, StreamKey, StreamRange,
+    Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord, LogCursor,
+    LogPage, LogQuery, StatePage, StateQuery, StoreError, StoredState, StreamKey, StreamRange,
 };
 use parking_lot::RwLock;
 use uuid::Uuid;
@@ -80,12 +80,12 @@ impl Backend for MemBackend {
         Box::pin(async move { Ok(self.store.read().read_stream(key, range)) })
     }
 
-    fn read_all(
-        &self,
-        after_position: u64,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<EventEnvelope>, StoreError>> {
-        Box::pin(async move { Ok(self.store.read().read_all(after_position, limit)) })
+    fn read_log<'a>(&'a self, query: &'a LogQuery) -> BoxFuture<'a, Result<LogPage, StoreError>> {
+        Box::pin(async move { Ok(self.store.read().read_log(query)) })
+    }
+
+    fn log_cursor(&self, position: u64) -> BoxFuture<'_, Result<Option<LogCursor>, StoreError>> {
+        Box::pin(async move { Ok(self.store.read().log_cursor(position)) })
     }
 
     fn find<'a>(&'a self, query: &'a StateQuery) -> BoxFuture<'a, Result<StatePage, StoreError>> {

@@ -10,7 +10,7 @@
 //! behave like two processes on one database:
 //!
 //! ```
-//! use fluvius_core::{Backend, StreamKey};
+//! use fluvius_core::{Backend, LogQuery, StreamKey};
 //! use fluvius_memory::MemBackend;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -26,7 +26,8 @@
 //!     id: "a-1".into(),
 //! };
 //! assert!(backend.load_state(&key).await?.is_none());
-//! assert!(other_process.read_all(0, 100).await?.is_empty());
+//! let page = other_process.read_log(&LogQuery::from_start()).await?;
+//! assert!(page.is_empty() && page.caught_up);
 //! # Ok(())
 //! # }
 //! ```

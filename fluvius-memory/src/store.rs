@@ -7,7 +7,10 @@ use foldhash::fast::RandomState;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use fluvius_core::{EventEnvelope, IdempotencyRecord, StoredState, StreamKey, StreamRange};
+use fluvius_core::{
+    EventEnvelope, IdempotencyRecord, LogCursor, LogPage, LogQuery, StoredState, StreamKey,
+    StreamRange,
+};
 use uuid::Uuid;
 
 /// A hash map with a fast, seeded hasher: keys come from users, so the seed stays random.
@@ -79,16 +82,41 @@ impl Store {
             .collect()
     }
 
-    /// At most `limit` events of the global log after a position.
-    pub(crate) fn read_all(&self, after_position: u64, limit: usize) -> Vec<EventEnvelope> {
-        let start = index(after_position).min(self.log.len());
-        self.log
-            .get(start..)
-            .unwrap_or_default()
+    /// One page of the global log. Position order is log order here, so an event's cursor is
+    /// `(0, position)`; a cursor from another store (a non-zero first component) is after every
+    /// event of this one.
+    pub(crate) fn read_log(&self, query: &LogQuery) -> LogPage {
+        let after = query.after;
+        let start = if after.tx() == 0 {
+            index(after.position()).min(self.log.len())
+        } else {
+            self.log.len()
+        };
+        let mut matching = self.log[start..]
             .iter()
-            .take(limit)
-            .map(|event| EventEnvelope::clone(event))
-            .collect()
+            .filter(|event| query.filter.matches(event));
+        let entries: Vec<(LogCursor, EventEnvelope)> = matching
+            .by_ref()
+            .take(query.limit)
+            .map(|event| (cursor(event), EventEnvelope::clone(event)))
+            .collect();
+        let caught_up = matching.next().is_none();
+        let next = if caught_up {
+            // Everything up to the head was looked at.
+            self.log[start..]
+                .last()
+                .map_or(after, |event| cursor(event))
+        } else {
+            // More is waiting: continue right after the last event returned.
+            entries.last().map_or(after, |(last, _)| *last)
+        };
+        LogPage::new(entries, next.max(after), caught_up)
+    }
+
+    /// The cursor of the event at a global position.
+    pub(crate) fn log_cursor(&self, position: u64) -> Option<LogCursor> {
+        let event = self.log.get(index(position).checked_sub(1)?)?;
+        Some(cursor(event))
     }
 
     /// The idempotency record of a command id within a tenant.
@@ -107,6 +135,11 @@ impl Store {
         });
         u64::try_from(removed).unwrap_or(u64::MAX)
     }
+}
+
+/// The cursor at an event of this store.
+fn cursor(event: &EventEnvelope) -> LogCursor {
+    LogCursor::new(0, event.position)
 }
 
 /// A version or position as an index into a dense list, saturating on 32-bit targets.

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use fluvius_core::{
-    Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord, Snapshot,
-    StatePage, StateQuery, StoreError, StoredState, StreamKey, StreamRange,
+    Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord, LogCursor,
+    LogPage, LogQuery, Snapshot, StatePage, StateQuery, StoreError, StoredState, StreamKey,
+    StreamRange,
 };
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -149,12 +150,12 @@ impl Backend for PgBackend {
         Box::pin(async move { Ok(self.stream_events(key, range).await?) })
     }
 
-    fn read_all(
-        &self,
-        after_position: u64,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<EventEnvelope>, StoreError>> {
-        Box::pin(async move { Ok(self.global_log(after_position, limit).await?) })
+    fn read_log<'a>(&'a self, query: &'a LogQuery) -> BoxFuture<'a, Result<LogPage, StoreError>> {
+        Box::pin(async move { Ok(self.log_page(query).await?) })
+    }
+
+    fn log_cursor(&self, position: u64) -> BoxFuture<'_, Result<Option<LogCursor>, StoreError>> {
+        Box::pin(async move { Ok(self.cursor_at(position).await?) })
     }
 
     fn find<'a>(&'a self, query: &'a StateQuery) -> BoxFuture<'a, Result<StatePage, StoreError>> {

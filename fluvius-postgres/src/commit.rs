@@ -13,9 +13,14 @@ use crate::columns::Columns;
 use crate::error::PgError;
 
 /// The one statement a commit issues; its implicit transaction is the commit's transaction.
-const COMMIT_SQL: &str = "SELECT fluvius.commit_batch(\
+/// The transaction's id (the first component of its events' log cursors) is read after the
+/// function ran, in the select list over its result, with the `_if_assigned` form: asking for it
+/// must not assign one before the function has taken its stream locks.
+const COMMIT_SQL: &str = "SELECT c.positions, \
+    coalesce(pg_current_xact_id_if_assigned()::text::bigint, 0) AS xid \
+    FROM fluvius.commit_batch(\
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-    $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)";
+    $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31) AS c(positions)";
 
 /// A batch checked and laid out as the server's arrays, by the caller's task (so that encoding
 /// runs in parallel), ready to be sent alone or as one call of a group.
@@ -82,11 +87,11 @@ impl PgBackend {
             .map_err(|err| {
                 StoreError::from(PgError::query("encoding a batch")(sqlx::Error::Encode(err)))
             })?;
-        let result = sqlx::query_scalar_with::<_, Vec<i64>, _>(COMMIT_SQL, args)
+        let result = sqlx::query_as_with::<_, (Vec<i64>, i64), _>(COMMIT_SQL, args)
             .fetch_one(executor)
             .await;
         match result {
-            Ok(positions) => receipt(&prepared.counts, positions),
+            Ok((positions, xid)) => receipt(&prepared.counts, positions, xid),
             Err(err) => Err(self.commit_error(err, &prepared).await),
         }
     }
@@ -259,8 +264,13 @@ fn belongs_to(event: &EventEnvelope, key: &StreamKey) -> bool {
         && event.identifier == key.id
 }
 
-/// Splits the positions (batch order) into one list per stream write.
-pub(crate) fn receipt(counts: &[usize], positions: Vec<i64>) -> Result<CommitReceipt, StoreError> {
+/// Splits the positions (batch order) into one list per stream write; `xid` is the committing
+/// transaction's.
+pub(crate) fn receipt(
+    counts: &[usize],
+    positions: Vec<i64>,
+    xid: i64,
+) -> Result<CommitReceipt, StoreError> {
     let total: usize = counts.iter().sum();
     if positions.len() != total {
         return Err(StoreError::outcome_unknown(
@@ -280,5 +290,6 @@ pub(crate) fn receipt(counts: &[usize], positions: Vec<i64>) -> Result<CommitRec
         }
         per_write.push(list);
     }
-    Ok(CommitReceipt::new(per_write))
+    let xid = crate::error::to_u64("transaction id", xid)?;
+    Ok(CommitReceipt::new(per_write).with_tx(xid))
 }

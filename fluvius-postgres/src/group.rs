@@ -36,7 +36,10 @@ pub const DEFAULT_MAX_FLUSHERS: usize = 2;
 pub const DEFAULT_MAX_GROUP: usize = 256;
 
 /// The statement of a flush of several calls; its implicit transaction is theirs.
-const GROUP_SQL: &str = "SELECT positions, failures FROM fluvius.commit_group(\
+/// The transaction's id is read as in [`crate::commit`]'s statement.
+const GROUP_SQL: &str = "SELECT positions, failures, \
+    coalesce(pg_current_xact_id_if_assigned()::text::bigint, 0) AS xid \
+    FROM fluvius.commit_group(\
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
     $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36)";
 
@@ -362,11 +365,12 @@ impl PgBackend {
                 return calls.into_iter().for_each(|c| c.answer(Err(err.clone())));
             }
         };
-        let result = sqlx::query_as_with::<_, (Vec<i64>, Vec<Option<Value>>), _>(GROUP_SQL, args)
-            .fetch_one(&mut **held)
-            .await;
+        let result =
+            sqlx::query_as_with::<_, (Vec<i64>, Vec<Option<Value>>, i64), _>(GROUP_SQL, args)
+                .fetch_one(&mut **held)
+                .await;
         match result {
-            Ok((positions, failures)) => answer_group(calls, &positions, &failures),
+            Ok((positions, failures, xid)) => answer_group(calls, &positions, &failures, xid),
             Err(err) => {
                 *conn = None;
                 self.group_failed(calls, err).await;
@@ -499,7 +503,7 @@ fn set_based_calls(calls: &[Call]) -> Result<SetBased, StoreError> {
 }
 
 /// Answers each call of a group from the function's result.
-fn answer_group(calls: Vec<Call>, positions: &[i64], failures: &[Option<Value>]) {
+fn answer_group(calls: Vec<Call>, positions: &[i64], failures: &[Option<Value>], xid: i64) {
     let events: usize = calls
         .iter()
         .map(|c| c.prepared.counts.iter().sum::<usize>())
@@ -526,6 +530,7 @@ fn answer_group(calls: Vec<Call>, positions: &[i64], failures: &[Option<Value>])
             None => receipt(
                 &prepared.counts,
                 positions[first_event..first_event + events].to_vec(),
+                xid,
             ),
             Some(why) => Err(refusal(
                 why["code"].as_str().unwrap_or_default(),

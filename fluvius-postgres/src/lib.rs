@@ -48,7 +48,8 @@
 //! | `read_stream` | `SELECT .. FROM fluvius.events WHERE <key> AND version > .. ORDER BY version` | 1 |
 //! | `load_snapshot` | latest of `fluvius.snapshots` and the state row within the range | 1 |
 //! | `find` | one `SELECT .. count(*) OVER ()` over `fluvius.states` (see [`find`](crate#find)) | 1 (2 for an empty page at an offset) |
-//! | `read_all` | one `SELECT` below the transaction horizon, ordered by `(xid, position)` | 1 (retried briefly when committed events wait behind a running transaction) |
+//! | `read_log` | one `SELECT` below the transaction horizon, ordered by `(xid, position)` from the cursor, filters as conditions, plus where a caught-up reader stands | 1, never waiting |
+//! | `log_cursor` | `SELECT xid, position FROM fluvius.events WHERE position = ..` (replayed idempotent answers) | 1 |
 //! | `idempotency`, `purge_idempotency` | one `SELECT` / `DELETE` on `fluvius.idempotency` | 1 |
 //!
 //! Each call that takes a connection from the pool may cost one more round trip: sqlx pings a
@@ -144,11 +145,14 @@
 //! # The global log
 //!
 //! Positions come from a sequence, in insertion order, so a transaction can commit position 7
-//! after another committed position 8. `read_all` therefore returns events in `(xid, position)`
+//! after another committed position 8. `read_log` therefore returns events in `(xid, position)`
 //! order and only those of transactions below the oldest transaction still running in this
 //! database: a late commit always sorts after what was already read, so a reader never skips
-//! one (invariant 7). `after_position` names the event to continue after; within a stream, and
-//! for commands that follow each other, the order is the position order.
+//! one (invariant 7). Its [`LogCursor`](fluvius_core::LogCursor) is `(xid, position)` of an
+//! event, never a bare position; a commit's receipt carries its transaction's xid, so every
+//! command response carries the cursor of its last event. A read never waits: events committed
+//! behind a running transaction are not readable yet, the page says `caught_up`, and the caller
+//! reads again later.
 //!
 //! [`StoreError::Conflict`]: fluvius_core::StoreError::Conflict
 //! [`StoreError::DuplicateCommandId`]: fluvius_core::StoreError::DuplicateCommandId

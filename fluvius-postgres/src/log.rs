@@ -15,26 +15,34 @@
 //!
 //! # The cursor
 //!
-//! `read_all(after, limit)` means "the events after the event at position `after` in (xid,
-//! position) order". Within one stream, and across commands that follow each other, that is
-//! position order. The position is only a name for a place in the log: the statement looks up
-//! that event's xid and continues from `(xid, position)`, so a reader checkpointing the position
-//! of the last event it handled never skips an event and never sees one twice. A position that
-//! names no event (0, or a gap left by a rolled-back transaction) continues after the last
-//! event below the horizon at or before it.
+//! A [`LogCursor`] here is `(xid, position)` of an event, the xid as a `bigint` (an `xid8` has
+//! no cast to `bigint`, so it goes through `text`). A read returns the events after the cursor in
+//! that order, below the horizon, that pass the filter. Its `next` is the last event it returned
+//! when more are waiting, and otherwise the last event below the horizon, matching or not: every
+//! event up to it has been looked at, and any later commit sorts after it. So a filtered reader
+//! moves past what it skips, and `next` never names a place a late commit could still fill.
+//!
+//! The read never waits. When committed events wait above the horizon behind a running
+//! transaction, the page says `caught_up` and the caller decides when to read again.
+//!
+//! A reader that reads inside a transaction of its own must take its horizon (read) before that
+//! transaction holds an xid: its own xid would otherwise be among the running ones and hold the
+//! horizon below its own writes.
 
-use std::time::Duration;
-
-use fluvius_core::EventEnvelope;
-use sqlx::postgres::PgRow;
+use fluvius_core::{EventEnvelope, LogCursor, LogPage, LogQuery};
+use sqlx::Postgres;
+use sqlx::postgres::{PgArguments, PgRow};
 
 use crate::PgBackend;
-use crate::error::{PgError, to_i64};
+use crate::error::{PgError, to_u64};
 use crate::read::{event_from_row, get};
 
-/// One statement: the horizon, the cursor's place in (xid, position) order, a page after it, and
-/// whether committed events wait above the horizon (so a short page is worth retrying).
-const READ_ALL_SQL: &str = "\
+/// One statement: the horizon, at most `$7` matching events after `($1, $2)` below it, and the
+/// last event below it after `($1, $2)` (where a caught-up reader stands). `$3`..`$6` are the
+/// filters, NULL for "any".
+macro_rules! read_log_sql {
+    () => {
+        "\
 WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
 elsewhere AS MATERIALIZED (
     SELECT a.backend_xid::text::bigint AS x32
@@ -49,82 +57,136 @@ horizon AS MATERIALIZED (
                              WHERE elsewhere.x32 = (x::text::numeric % 4294967296)::bigint)),
         (SELECT pg_snapshot_xmax(snap.s) FROM snap)) AS h
 ),
-anchor AS MATERIALIZED (
-    SELECT a.xid, a.position FROM (
-        SELECT e.xid, e.position, 0 AS preference FROM fluvius.events e WHERE e.position = $1
-        UNION ALL
-        (SELECT e.xid, e.position, 1 FROM fluvius.events e, horizon
-          WHERE e.position < $1 AND e.xid < horizon.h
-          ORDER BY e.position DESC LIMIT 1)
-    ) AS a
-    ORDER BY a.preference LIMIT 1
-)
-SELECT (SELECT EXISTS (SELECT 1 FROM fluvius.events e, horizon WHERE e.xid >= horizon.h))
-           AS held_back,
-       page.*
-  FROM horizon
-  LEFT JOIN LATERAL (
-    SELECT e.position, e.event_id, e.tenant, e.namespace, e.resource, e.identifier, e.version,
-           e.evt_key, e.schema_version, e.payload, e.metadata, e.recorded_at
-      FROM fluvius.events e
+page AS MATERIALIZED (
+    SELECT e.xid::text::bigint AS xid_n, e.position, e.event_id, e.tenant, e.namespace,
+           e.resource, e.identifier, e.version, e.evt_key, e.schema_version, e.payload,
+           e.metadata, e.recorded_at
+      FROM fluvius.events e, horizon
      WHERE e.xid < horizon.h
-       AND (e.xid, e.position) > (coalesce((SELECT xid FROM anchor), '0'::xid8),
-                                  coalesce((SELECT position FROM anchor), 0))
+       AND (e.xid, e.position) > ($1::bigint::text::xid8, $2::bigint)
+       AND ($3::text IS NULL OR e.namespace = $3)
+       AND ($4::text IS NULL OR e.tenant = $4)
+       AND ($5::text IS NULL OR e.resource = $5)
+       AND ($6::text[] IS NULL OR e.evt_key = ANY ($6))
      ORDER BY e.xid, e.position
-     LIMIT $2
-  ) AS page ON true";
+     LIMIT $7
+),
+tail AS MATERIALIZED (
+    SELECT e.xid::text::bigint AS xid_n, e.position
+      FROM fluvius.events e, horizon
+     WHERE e.xid < horizon.h
+       AND (e.xid, e.position) > ($1::bigint::text::xid8, $2::bigint)
+     ORDER BY e.xid DESC, e.position DESC
+     LIMIT 1
+)
+SELECT tail.xid_n AS tail_xid, tail.position AS tail_position, page.*
+  FROM (SELECT 1) AS one
+  LEFT JOIN tail ON true
+  LEFT JOIN page ON true
+ ORDER BY page.xid_n, page.position"
+    };
+}
 
-/// How long a short page waits, at most, for transactions below committed events to finish:
-/// the pauses between attempts double from 1 ms.
-const HELD_BACK_ATTEMPTS: u32 = 8;
+/// The statement of a read (see [`read_log_sql!`]).
+const READ_LOG_SQL: &str = read_log_sql!();
+
+/// The same, explained.
+const EXPLAIN_READ_LOG_SQL: &str = concat!("EXPLAIN ", read_log_sql!());
+
+/// The xid of one event, as the cursor's first component.
+const CURSOR_SQL: &str =
+    "SELECT xid::text::bigint AS xid_n, position FROM fluvius.events WHERE position = $1";
 
 impl PgBackend {
-    /// At most `limit` events of the global log after the event at `after_position`.
-    ///
-    /// When the page is short because a running transaction holds the horizon below events that
-    /// are already committed, the read is retried a few times (about 130 ms at most): commits
-    /// take milliseconds, and a reader polling the head should see them without a poll interval.
-    pub(crate) async fn global_log(
-        &self,
-        after_position: u64,
-        limit: usize,
-    ) -> Result<Vec<EventEnvelope>, PgError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let after = to_i64("position", after_position)?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut pause = Duration::from_millis(1);
-        let mut attempt = 1;
-        loop {
-            let rows = sqlx::query(READ_ALL_SQL)
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(PgError::query("reading the global log"))?;
-            let held_back = match rows.first() {
-                Some(row) => get::<bool>(row, "held_back")?,
-                None => false,
-            };
-            let events = page(&rows)?;
-            let short = i64::try_from(events.len()).unwrap_or(i64::MAX) < limit;
-            if !(held_back && short) || attempt >= HELD_BACK_ATTEMPTS {
-                return Ok(events);
+    /// One page of the global log (see the module docs).
+    pub(crate) async fn log_page(&self, query: &LogQuery) -> Result<LogPage, PgError> {
+        let after = query.after;
+        let rows = bind(sqlx::query(READ_LOG_SQL), query)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(PgError::query("reading the global log"))?;
+        let mut entries = page(&rows)?;
+        let caught_up = entries.len() <= query.limit;
+        entries.truncate(query.limit);
+        let next = if caught_up {
+            match rows.first() {
+                Some(row) => match get::<Option<i64>>(row, "tail_xid")? {
+                    Some(xid) => cursor(xid, get(row, "tail_position")?)?,
+                    None => after,
+                },
+                None => after,
             }
-            tokio::time::sleep(pause).await;
-            pause *= 2;
-            attempt += 1;
-        }
+        } else {
+            entries.last().map_or(after, |(cursor, _)| *cursor)
+        };
+        Ok(LogPage::new(entries, next.max(after), caught_up))
+    }
+
+    /// The plan PostgreSQL chooses for the statement that reads a page of the log (`EXPLAIN`, as
+    /// text, one line per row): to check that reading pages walks the `(xid, position)` index.
+    pub async fn explain_read_log(&self, query: &LogQuery) -> Result<String, PgError> {
+        let lines: Vec<String> = bind(sqlx::query(EXPLAIN_READ_LOG_SQL), query)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(PgError::query("explaining a read of the global log"))?
+            .iter()
+            .map(|row| get::<String>(row, "QUERY PLAN"))
+            .collect::<Result<_, _>>()?;
+        Ok(lines.join("\n"))
+    }
+
+    /// The cursor of the event at `position`, if there is one.
+    pub(crate) async fn cursor_at(&self, position: u64) -> Result<Option<LogCursor>, PgError> {
+        let Ok(position) = i64::try_from(position) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(CURSOR_SQL)
+            .bind(position)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(PgError::query("looking up an event's log cursor"))?;
+        row.map(|row| cursor(get(&row, "xid_n")?, get(&row, "position")?))
+            .transpose()
     }
 }
 
-/// The events of a page (the left join yields one row of NULLs when it is empty).
-fn page(rows: &[PgRow]) -> Result<Vec<EventEnvelope>, PgError> {
+/// Binds a query's cursor, filters and limit to the statement's parameters.
+fn bind<'q>(
+    statement: sqlx::query::Query<'q, Postgres, PgArguments>,
+    query: &'q LogQuery,
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    let filter = &query.filter;
+    // One row more than asked tells whether more is waiting.
+    let fetch = i64::try_from(query.limit)
+        .unwrap_or(i64::MAX)
+        .saturating_add(1);
+    let evt_keys = (!filter.evt_keys.is_empty()).then_some(&filter.evt_keys);
+    statement
+        // No xid or position reaches 2^63: a cursor beyond that is past every event.
+        .bind(i64::try_from(query.after.tx()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(query.after.position()).unwrap_or(i64::MAX))
+        .bind(filter.namespace.as_deref())
+        .bind(filter.tenant.as_deref())
+        .bind(filter.resource.as_deref())
+        .bind(evt_keys)
+        .bind(fetch)
+}
+
+fn cursor(xid: i64, position: i64) -> Result<LogCursor, PgError> {
+    Ok(LogCursor::new(
+        to_u64("transaction id", xid)?,
+        to_u64("event position", position)?,
+    ))
+}
+
+/// The events of a page with their cursors (the left join yields one row of NULLs when it is
+/// empty).
+fn page(rows: &[PgRow]) -> Result<Vec<(LogCursor, EventEnvelope)>, PgError> {
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {
-        if get::<Option<i64>>(row, "position")?.is_some() {
-            events.push(event_from_row(row)?);
+        if let Some(xid) = get::<Option<i64>>(row, "xid_n")? {
+            let event = event_from_row(row)?;
+            events.push((cursor(xid, get(row, "position")?)?, event));
         }
     }
     Ok(events)

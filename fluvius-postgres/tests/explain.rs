@@ -4,7 +4,7 @@
 mod support;
 
 use fluvius_core::filter::{FieldIndex, FieldKind, Filter, Page, parse_sort};
-use fluvius_core::{CommitBatch, ExpectedVersion, StateQuery, StreamWrite};
+use fluvius_core::{CommitBatch, ExpectedVersion, LogCursor, LogQuery, StateQuery, StreamWrite};
 use serde_json::json;
 use support::{TestDb, key, write};
 
@@ -87,11 +87,25 @@ async fn find_and_reads_use_indexes() {
         "{read_stream}"
     );
 
-    let read_all = explain(
-        &pool,
-        "EXPLAIN SELECT * FROM fluvius.events WHERE xid < '100000'::xid8 \
-           AND (xid, position) > ('5'::xid8, 10) ORDER BY xid, position LIMIT 100",
-    )
-    .await;
-    assert!(read_all.contains("events_xid_position_idx"), "{read_all}");
+    for query in [
+        LogQuery::after(LogCursor::new(5, 10)),
+        LogQuery::from_start()
+            .namespace("test")
+            .tenant("")
+            .resource("kind7")
+            .evt_key("bumped"),
+    ] {
+        let plan = backend
+            .explain_read_log(&query)
+            .await
+            .expect("explain read_log");
+        assert!(
+            plan.contains("events_xid_position_idx"),
+            "reading the log walks (xid, position):\n{plan}"
+        );
+        assert!(
+            !plan.contains("Seq Scan on events"),
+            "reading the log scans no table:\n{plan}"
+        );
+    }
 }

@@ -1,17 +1,20 @@
 //! Invariant 7: the global log is read in an order that late-committing transactions cannot
 //! jump. Positions come from a sequence in insertion order, so the tests stage transactions
 //! whose commit order differs from their position order and check that a reader checkpointing
-//! positions neither skips nor repeats an event.
+//! its cursor neither skips nor repeats an event, and that the backend never waits for them.
 
 mod support;
 
-use fluvius_core::{Backend, CommitBatch, EventEnvelope, ExpectedVersion};
+use std::time::{Duration, Instant};
+
+use fluvius_core::{Backend, CommitBatch, EventEnvelope, ExpectedVersion, LogCursor, LogQuery};
 use fluvius_postgres::PgBackend;
 use sqlx::{Connection, PgConnection};
 use support::{TestDb, key, write};
 use uuid::Uuid;
 
-async fn commit(backend: &PgBackend, id: &str) -> u64 {
+/// Commits one event of stream `id`; returns its position and the commit's cursor.
+async fn commit(backend: &PgBackend, id: &str) -> (u64, LogCursor) {
     let receipt = backend
         .commit(CommitBatch::single(write(
             &key("", "log", id),
@@ -20,7 +23,15 @@ async fn commit(backend: &PgBackend, id: &str) -> u64 {
         )))
         .await
         .expect("commit");
-    receipt.positions[0][0]
+    (receipt.positions[0][0], receipt.cursor())
+}
+
+/// One page of the log after `after`.
+async fn read(backend: &PgBackend, after: LogCursor, limit: usize) -> fluvius_core::LogPage {
+    backend
+        .read_log(&LogQuery::after(after).limit(limit))
+        .await
+        .expect("read_log")
 }
 
 /// Inserts one event of stream `id` in the open transaction of `conn`; returns its position.
@@ -53,7 +64,7 @@ fn ids(events: &[EventEnvelope]) -> Vec<&str> {
 async fn a_late_commit_with_a_lower_position_is_not_skipped() {
     let db = TestDb::create().await;
     let backend = db.backend().await;
-    let p1 = commit(&backend, "first").await;
+    let (p1, c1) = commit(&backend, "first").await;
 
     let mut early = PgConnection::connect_with(&db.options())
         .await
@@ -63,30 +74,63 @@ async fn a_late_commit_with_a_lower_position_is_not_skipped() {
         .await
         .expect("begin");
     let p_early = insert_raw(&mut early, "early").await;
-    let p_late = commit(&backend, "late").await;
+    let (p_late, c_late) = commit(&backend, "late").await;
     assert!(
         p_early < p_late,
         "the open transaction took the lower position"
     );
 
-    // While `early` is open, the committed `late` waits behind it.
-    let seen = backend.read_all(0, 100).await.expect("read_all");
-    assert_eq!(ids(&seen), ["first"], "nothing past a running transaction");
-    let checkpoint = seen.last().map(|e| e.position).expect("one event");
-    assert_eq!(checkpoint, p1);
+    // While `early` is open, the committed `late` waits behind it, and the read says so at once.
+    let started = Instant::now();
+    let seen = read(&backend, LogCursor::START, 100).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "the read did not wait for the running transaction"
+    );
+    assert_eq!(
+        ids(&seen.events),
+        ["first"],
+        "nothing past a running transaction"
+    );
+    assert!(seen.caught_up, "nothing more is readable now");
+    let checkpoint = seen.next;
+    assert_eq!(
+        checkpoint, c1,
+        "a caught-up reader stands at the last readable event"
+    );
+    assert_eq!(checkpoint.position(), p1);
+    assert!(
+        checkpoint < c_late,
+        "the reader has not passed the late write: its response cursor says so"
+    );
+    let again = read(&backend, checkpoint, 100).await;
+    assert!(again.is_empty() && again.caught_up && again.next == checkpoint);
 
     sqlx::query("COMMIT")
         .execute(&mut early)
         .await
         .expect("commit");
-    let rest = backend.read_all(checkpoint, 100).await.expect("read_all");
+    let rest = read(
+        &backend,
+        checkpoint.to_string().parse().expect("cursor"),
+        100,
+    )
+    .await;
     assert_eq!(
-        ids(&rest),
+        ids(&rest.events),
         ["early", "late"],
         "the late commit is not skipped"
     );
+    assert!(
+        rest.next >= c_late,
+        "now the reader has passed the late write"
+    );
+    assert!(
+        rest.cursors[0].position() < rest.cursors[1].position(),
+        "here positions and log order agree"
+    );
     assert_eq!(
-        ids(&backend.read_all(0, 100).await.expect("read_all")),
+        ids(&read(&backend, LogCursor::START, 100).await.events),
         ["first", "early", "late"]
     );
 }
@@ -100,7 +144,7 @@ async fn the_cursor_follows_transaction_order() {
     commit(&backend, "first").await;
 
     let mut early = open_transaction(&db).await;
-    let p_late = commit(&backend, "late").await;
+    let (p_late, c_late) = commit(&backend, "late").await;
     let p_early = insert_raw(&mut early, "early").await;
     assert!(p_early > p_late, "the early transaction inserted last");
     sqlx::query("COMMIT")
@@ -108,26 +152,77 @@ async fn the_cursor_follows_transaction_order() {
         .await
         .expect("commit");
 
-    let log = backend.read_all(0, 100).await.expect("read_all");
+    let log = read(&backend, LogCursor::START, 100).await;
     assert_eq!(
-        ids(&log),
+        ids(&log.events),
         ["first", "early", "late"],
         "(xid, position) order"
     );
-    // Paging one event at a time walks the same order, each cursor the previous position.
-    let mut paged = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = backend.read_all(after, 1).await.expect("read_all");
-        let Some(last) = page.last() else { break };
-        after = last.position;
-        paged.extend(page);
-    }
-    assert_eq!(paged, log, "pages of one event concatenate to the log");
+    let early_cursor = log.cursors[1];
+    assert_eq!(early_cursor.position(), p_early);
+    assert!(
+        early_cursor < c_late,
+        "the early event has the higher position and the lower cursor"
+    );
     assert_eq!(
-        ids(&backend.read_all(p_early, 100).await.expect("read_all")),
+        log.cursors[2], c_late,
+        "the receipt's cursor is the event's"
+    );
+    assert_eq!(
+        backend.log_cursor(p_early).await.expect("lookup"),
+        Some(early_cursor)
+    );
+    // Paging one event at a time walks the same order.
+    let mut paged = Vec::new();
+    let mut after = LogCursor::START;
+    loop {
+        let page = read(&backend, after, 1).await;
+        after = page.next;
+        paged.extend(page.events);
+        if page.caught_up {
+            break;
+        }
+    }
+    assert_eq!(
+        paged, log.events,
+        "pages of one event concatenate to the log"
+    );
+    assert_eq!(
+        ids(&read(&backend, early_cursor, 100).await.events),
         ["late"],
         "after the early event (a higher position) comes the late one"
+    );
+}
+
+/// A filtered reader moves past the events it skips, even the ones behind a running
+/// transaction once it ends, and never past an event a running transaction may still commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_reader_skips_ahead_but_not_past_running_transactions() {
+    let db = TestDb::create().await;
+    let backend = db.backend().await;
+    let (_, c_first) = commit(&backend, "first").await;
+    let mut early = open_transaction(&db).await;
+    let (_, c_late) = commit(&backend, "late").await;
+    let wanted = LogQuery::from_start().resource("nothing-here");
+
+    let page = backend.read_log(&wanted).await.expect("read_log");
+    assert!(page.is_empty() && page.caught_up);
+    assert_eq!(
+        page.next, c_first,
+        "past the skipped event, not past the running transaction"
+    );
+    insert_raw(&mut early, "early").await;
+    sqlx::query("COMMIT")
+        .execute(&mut early)
+        .await
+        .expect("commit");
+    let mut query = wanted.clone();
+    query.after = page.next;
+    let page = backend.read_log(&query).await.expect("read_log");
+    assert!(page.is_empty() && page.caught_up);
+    assert_eq!(
+        page.next, c_late,
+        "at the end of the log once nothing is running"
     );
 }
 
@@ -142,9 +237,8 @@ async fn transactions_of_other_databases_do_not_hold_the_log_back() {
     let mut other = open_transaction(&elsewhere).await;
     commit(&backend, "mine").await;
 
-    // Held back, the read would wait out its retries and return nothing.
-    let seen = backend.read_all(0, 100).await.expect("read_all");
-    assert_eq!(ids(&seen), ["mine"]);
+    let seen = read(&backend, LogCursor::START, 100).await;
+    assert_eq!(ids(&seen.events), ["mine"]);
     sqlx::query("ROLLBACK")
         .execute(&mut other)
         .await
@@ -188,7 +282,7 @@ async fn racing_commits_of_one_stream_are_logged_in_version_order() {
     for task in tasks {
         task.await.expect("task");
     }
-    let log = backend.read_all(0, 1000).await.expect("read_all");
+    let log = read(&backend, LogCursor::START, 1000).await.events;
     let versions: Vec<u64> = log.iter().map(|e| e.version).collect();
     assert_eq!(versions, (1..=160).collect::<Vec<_>>());
 }

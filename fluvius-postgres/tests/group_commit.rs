@@ -12,12 +12,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use fluvius_core::{
-    Backend, CommitBatch, CommitReceipt, ExpectedVersion, StoreError, StreamKey, StreamRange,
-    StreamWrite,
+    Backend, CommitBatch, CommitReceipt, ExpectedVersion, LogCursor, LogQuery, StoreError,
+    StreamKey, StreamRange, StreamWrite,
 };
 use fluvius_postgres::PgBackend;
 use sqlx::{Connection, PgConnection};
-use support::{TestDb, count, key, record, write};
+use support::{TestDb, count, key, record, whole_log, write};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -203,8 +203,11 @@ async fn concurrent_commits_of_different_streams_share_one_transaction() {
     queued(&backend, streams.len()).await;
     holder.release(&blocker).await;
     blocked.await.expect("task").expect("the blocked commit");
+    let mut cursors = Vec::new();
     for outcome in outcomes(handles).await {
-        assert_eq!(outcome.expect("each commit").positions[0].len(), 1);
+        let receipt = outcome.expect("each commit");
+        assert_eq!(receipt.positions[0].len(), 1);
+        cursors.push(receipt.cursor());
     }
     let stats = backend.commit_stats();
     assert_eq!(
@@ -212,11 +215,17 @@ async fn concurrent_commits_of_different_streams_share_one_transaction() {
         (2, 21),
         "one flush for the blocker, one for the 20 queued calls: {stats:?}"
     );
-    assert_eq!(
-        xids(&db, "many").await.len(),
-        1,
-        "the 20 commits are one transaction"
-    );
+    let xid = xids(&db, "many").await;
+    assert_eq!(xid.len(), 1, "the 20 commits are one transaction");
+    // Each call's receipt names that transaction, so its cursor is its event's in the log.
+    let xid: u64 = xid.iter().next().expect("one").parse().expect("an xid8");
+    for cursor in cursors {
+        assert_eq!(cursor.tx(), xid, "the receipt carries the group's xid");
+        assert_eq!(
+            backend.log_cursor(cursor.position()).await.expect("lookup"),
+            Some(cursor)
+        );
+    }
     for stream in &streams {
         assert_eq!(versions(&backend, stream).await, [1]);
     }
@@ -451,10 +460,8 @@ async fn calls_on_one_stream_in_one_group_chain_or_conflict() {
     assert_eq!(head(&backend, &s).await, 4);
     assert_eq!(xids(&db, "chain").await.len(), 1, "one transaction");
     // Invariant 7: the log holds the stream in version order.
-    let log: Vec<u64> = backend
-        .read_all(0, 100)
+    let log: Vec<u64> = whole_log(&backend)
         .await
-        .expect("read_all")
         .iter()
         .filter(|e| e.resource == "chain")
         .map(|e| e.version)
@@ -732,18 +739,20 @@ async fn many_writers_and_a_reader_lose_nothing() {
         tokio::spawn(async move {
             let mut seen: BTreeMap<String, Vec<u64>> = BTreeMap::new();
             let mut positions = HashSet::new();
-            let mut after = 0;
+            let mut after = LogCursor::START;
             while positions.len() < tasks * per_task as usize {
-                let page = backend.read_all(after, 50).await.expect("read_all");
-                for event in &page {
+                let query = LogQuery::after(after).limit(50);
+                let page = backend.read_log(&query).await.expect("read_log");
+                for event in &page.events {
                     assert!(positions.insert(event.position), "read twice: {event:?}");
                     seen.entry(event.identifier.clone())
                         .or_default()
                         .push(event.version);
                 }
-                match page.last() {
-                    Some(last) => after = last.position,
-                    None => tokio::time::sleep(Duration::from_millis(2)).await,
+                after = page.next;
+                if page.caught_up {
+                    // The backend never waits: the reader does.
+                    tokio::time::sleep(Duration::from_millis(2)).await;
                 }
             }
             seen

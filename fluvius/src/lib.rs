@@ -85,9 +85,9 @@
 pub use fluvius_core::{
     ActionDescriptor, AggRoot, Aggregate, AnyState, Apply, At, Backend, Clock, Command,
     CommandPayload, Context, Domain, DomainBuilder, DomainError, DomainStats, Error, EventEnvelope,
-    EventMetadata, Found, ImportEvent, ImportReport, IntoTarget, ManualClock, NewRoot, Query,
-    Record, ResourceDescriptor, Response, State, StateManager, SystemClock, backend, filter,
-    testkit,
+    EventMetadata, Found, ImportEvent, ImportReport, IntoTarget, LogCursor, LogFilter, LogPage,
+    LogQuery, ManualClock, NewRoot, ParseCursorError, Query, Record, ResourceDescriptor, Response,
+    State, StateManager, SystemClock, backend, filter, log, testkit,
 };
 pub use fluvius_macros::{action, aggregate};
 #[cfg(feature = "memory")]

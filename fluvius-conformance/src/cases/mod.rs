@@ -38,7 +38,11 @@ macro_rules! __with_cases {
                 envelope_fields,
             }
             log {
-                read_all_in_position_order,
+                log_in_commit_order,
+                log_pages_under_concurrent_writers,
+                log_filters,
+                response_cursor_read_your_writes,
+                cursor_checkpoint_round_trip,
                 record_bookkeeping,
             }
             command_errors {

@@ -23,6 +23,7 @@ use crate::backend::{CommitBatch, IdempotencyRecord, StoreError, StreamKey};
 use crate::command::Command;
 use crate::error::Error;
 use crate::event::{EventEnvelope, EventMetadata};
+use crate::log::LogCursor;
 use crate::response::Response;
 
 use super::cache::CachedStream;
@@ -141,16 +142,18 @@ impl DomainInner {
                 Ok(Vec::new())
             };
             let err = match committed {
-                Ok(positions) => {
+                Ok(cursors) => {
                     let count = decided.len() as u64;
-                    let mut positions = positions.into_iter();
+                    let mut cursors = cursors.into_iter();
                     for d in decided {
                         let mut events = d.events;
-                        for (event, position) in events.iter_mut().zip(positions.by_ref()) {
-                            event.position = position;
+                        let mut last = LogCursor::START;
+                        for (event, cursor) in events.iter_mut().zip(cursors.by_ref()) {
+                            event.position = cursor.position();
+                            last = cursor;
                         }
                         d.pending
-                            .resolve(Ok(response(d.pending, events, &d.head, resource)));
+                            .resolve(Ok(response(d.pending, events, last, &d.head, resource)));
                     }
                     for (pending, err) in refused {
                         pending.resolve(Err(err));
@@ -359,7 +362,8 @@ impl DomainInner {
         })
     }
 
-    /// Writes the decided commands in one commit; returns the positions of their events in order.
+    /// Writes the decided commands in one commit; returns the log cursors of their events in
+    /// order.
     async fn commit(
         &self,
         key: &StreamKey,
@@ -367,12 +371,12 @@ impl DomainInner {
         start: &CachedStream,
         head: &CachedStream,
         decided: &[Decided<'_>],
-    ) -> Result<Vec<u64>, StoreError> {
+    ) -> Result<Vec<LogCursor>, StoreError> {
         let events: Vec<EventEnvelope> = decided.iter().flat_map(|d| d.events.clone()).collect();
         let records = decided.iter().filter_map(|d| d.record.clone()).collect();
         let write = self.stream_write(key, entry, start, head, events, records);
         let receipt = self.backend.commit(CommitBatch::single(write)).await?;
-        Ok(receipt.positions.into_iter().next().unwrap_or_default())
+        Ok(receipt.cursors(0).collect())
     }
 }
 
@@ -435,6 +439,7 @@ fn fail_all(pending: &[&Pending], err: &Error) {
 fn response(
     pending: &Pending,
     events: Vec<EventEnvelope>,
+    cursor: LogCursor,
     head: &CachedStream,
     resource: &ResourceDescriptor,
 ) -> Response {
@@ -444,6 +449,7 @@ fn response(
         events,
         version: head.version,
         replayed: false,
+        cursor,
         state: head.state.clone(),
         resource_type: resource.state_type_name,
     }

@@ -3,6 +3,7 @@
 use crate::backend::{IdempotencyRecord, StreamKey, StreamRange};
 use crate::command::Command;
 use crate::error::Error;
+use crate::log::LogCursor;
 use crate::response::Response;
 
 use super::DomainInner;
@@ -76,6 +77,7 @@ impl DomainInner {
         } else {
             Vec::new()
         };
+        let cursor = self.replayed_cursor(&events).await?;
         let state =
             (resource.descriptor.decode_state)(record.state).map_err(|e| Error::Decode {
                 what: format!("recorded state of {}", record.root),
@@ -87,8 +89,26 @@ impl DomainInner {
             events,
             version: record.to_version,
             replayed: true,
+            cursor,
             state: state.into(),
             resource_type: resource.descriptor.state_type_name,
+        })
+    }
+
+    /// The cursor the original command answered with: at its last event, looked up in the log
+    /// (the idempotency record keeps versions, and on PostgreSQL a position alone is not a
+    /// cursor).
+    async fn replayed_cursor(
+        &self,
+        events: &[crate::event::EventEnvelope],
+    ) -> Result<LogCursor, Error> {
+        let Some(last) = events.iter().map(|e| e.position).max() else {
+            return Ok(LogCursor::START);
+        };
+        self.backend.log_cursor(last).await?.ok_or_else(|| {
+            Error::internal(format!(
+                "the event at position {last} of a recorded command is missing from the global log"
+            ))
         })
     }
 }

@@ -8,7 +8,7 @@ mod reads;
 use chrono::{DateTime, TimeZone, Utc};
 use fluvius_core::{
     AggRoot, Backend, CommitBatch, CommitReceipt, EventEnvelope, EventMetadata, ExpectedVersion,
-    IdempotencyRecord, StateDoc, StateWrite, StoreError, StreamKey, StreamWrite,
+    IdempotencyRecord, LogQuery, StateDoc, StateWrite, StoreError, StreamKey, StreamWrite,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -103,7 +103,8 @@ async fn commit_one(backend: &MemBackend, write: StreamWrite) -> Result<CommitRe
 
 /// The whole global log.
 async fn log(backend: &MemBackend) -> Vec<EventEnvelope> {
-    backend.read_all(0, usize::MAX).await.expect("read_all")
+    let query = LogQuery::from_start().limit(usize::MAX);
+    backend.read_log(&query).await.expect("read_log").events
 }
 
 /// The versions of a list of events.

@@ -1,7 +1,7 @@
 //! Reads: stream ranges, the global log, idempotency records, tenant walls and shared clones.
 
 use fluvius_core::filter::{Filter, Page};
-use fluvius_core::{Backend, StreamRange};
+use fluvius_core::{Backend, LogCursor, LogQuery, StreamRange};
 use uuid::Uuid;
 
 use super::{at, commit_one, key, log, positions, record, versions, write};
@@ -47,25 +47,75 @@ async fn read_stream_honours_after_up_to_and_until() {
 }
 
 #[tokio::test]
-async fn read_all_pages_through_the_log() {
+async fn read_log_pages_through_the_log() {
     let backend = MemBackend::new();
     for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
         commit_one(&backend, write(&key("", id), 0, i as u64 + 1))
             .await
             .unwrap();
     }
-    let mut after = 0;
+    let mut after = LogCursor::START;
     let mut pages = Vec::new();
     loop {
-        let page = backend.read_all(after, 4).await.unwrap();
-        let Some(last) = page.last() else { break };
-        after = last.position;
-        pages.push(positions(&page));
+        let page = backend
+            .read_log(&LogQuery::after(after).limit(4))
+            .await
+            .unwrap();
+        assert_eq!(page.cursors.len(), page.events.len());
+        pages.push((positions(&page.events), page.caught_up));
+        after = page.next;
+        if page.caught_up {
+            break;
+        }
     }
-    assert_eq!(pages, vec![vec![1, 2, 3, 4], vec![5, 6]]);
-    assert!(backend.read_all(0, 0).await.unwrap().is_empty());
-    assert!(backend.read_all(6, 10).await.unwrap().is_empty());
-    assert!(backend.read_all(u64::MAX, 10).await.unwrap().is_empty());
+    assert_eq!(
+        pages,
+        vec![(vec![1, 2, 3, 4], false), (vec![5, 6], true)],
+        "(positions, caught_up) per page"
+    );
+    assert_eq!(after, LogCursor::new(0, 6));
+
+    let zero = backend
+        .read_log(&LogQuery::from_start().limit(0))
+        .await
+        .unwrap();
+    assert!(zero.is_empty() && !zero.caught_up && zero.next == LogCursor::START);
+    let head = backend.read_log(&LogQuery::after(after)).await.unwrap();
+    assert!(head.is_empty() && head.caught_up && head.next == after);
+    let far = LogCursor::new(0, u64::MAX);
+    let past = backend.read_log(&LogQuery::after(far)).await.unwrap();
+    assert!(past.is_empty() && past.caught_up && past.next == far);
+    let foreign = LogCursor::new(9, 1);
+    let other = backend.read_log(&LogQuery::after(foreign)).await.unwrap();
+    assert!(other.is_empty() && other.next == foreign);
+}
+
+#[tokio::test]
+async fn a_filtered_read_moves_past_what_it_skips() {
+    let backend = MemBackend::new();
+    commit_one(&backend, write(&key("t1", "a"), 0, 2))
+        .await
+        .unwrap();
+    commit_one(&backend, write(&key("t2", "b"), 0, 3))
+        .await
+        .unwrap();
+    let page = backend
+        .read_log(&LogQuery::from_start().tenant("t1"))
+        .await
+        .unwrap();
+    assert_eq!(positions(&page.events), vec![1, 2]);
+    assert!(page.caught_up);
+    assert_eq!(
+        page.next,
+        LogCursor::new(0, 5),
+        "past the other tenant's events"
+    );
+    assert_eq!(
+        backend.log_cursor(3).await.unwrap(),
+        Some(LogCursor::new(0, 3))
+    );
+    assert_eq!(backend.log_cursor(0).await.unwrap(), None);
+    assert_eq!(backend.log_cursor(6).await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -8,13 +8,28 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use fluvius_core::{
-    Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord, Snapshot,
-    StatePage, StateQuery, StoreError, StoredState, StreamKey, StreamRange,
+    Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord, LogCursor,
+    LogPage, LogQuery, Snapshot, StatePage, StateQuery, StoreError, StoredState, StreamKey,
+    StreamRange,
 };
 use fluvius_postgres::PgBackend;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
+
+/// The whole global log as a reader sees it now, read in pages until caught up.
+pub async fn whole_log(backend: &dyn Backend) -> Vec<EventEnvelope> {
+    let mut query = LogQuery::from_start().limit(1000);
+    let mut log = Vec::new();
+    loop {
+        let page = backend.read_log(&query).await.expect("read_log");
+        log.extend(page.events);
+        query.after = page.next;
+        if page.caught_up {
+            return log;
+        }
+    }
+}
 
 /// The server the tests use.
 pub fn server_url() -> String {
@@ -155,12 +170,11 @@ impl Backend for OwnedDb {
             Ok(events)
         })
     }
-    fn read_all(
-        &self,
-        after_position: u64,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<EventEnvelope>, StoreError>> {
-        self.inner.read_all(after_position, limit)
+    fn read_log<'a>(&'a self, query: &'a LogQuery) -> BoxFuture<'a, Result<LogPage, StoreError>> {
+        self.inner.read_log(query)
+    }
+    fn log_cursor(&self, position: u64) -> BoxFuture<'_, Result<Option<LogCursor>, StoreError>> {
+        self.inner.log_cursor(position)
     }
     fn find<'a>(&'a self, query: &'a StateQuery) -> BoxFuture<'a, Result<StatePage, StoreError>> {
         self.inner.find(query)
