@@ -175,8 +175,20 @@ pub async fn read_to_end(
 }
 
 /// The whole global log, read in pages through [`Backend::read_log`].
+///
+/// A caught-up page says nothing more is readable *now*: on PostgreSQL a transaction of another
+/// database that ends while a read takes its horizon can hold that read back for a moment. So
+/// the log counts as read once two later reads, a few milliseconds apart, find nothing new.
 pub async fn global_log(backend: &Arc<dyn Backend>) -> Vec<EventEnvelope> {
-    let (entries, _) = read_to_end(backend, LogQuery::from_start().limit(500)).await;
+    let (mut entries, mut end) = read_to_end(backend, LogQuery::from_start().limit(500)).await;
+    let mut quiet = 0;
+    while quiet < 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let (more, next) = read_to_end(backend, LogQuery::after(end).limit(500)).await;
+        quiet = if more.is_empty() { quiet + 1 } else { 0 };
+        entries.extend(more);
+        end = next;
+    }
     entries.into_iter().map(|(_, event)| event).collect()
 }
 
