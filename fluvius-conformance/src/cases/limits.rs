@@ -96,7 +96,8 @@ impl Lab {
     }
 }
 
-fn lab(backend: &Arc<dyn Backend>) -> Domain {
+/// The domain of the limits cases: `doc` roots holding any JSON.
+pub fn lab(backend: &Arc<dyn Backend>) -> Domain {
     Domain::builder("limits")
         .aggregate(Lab)
         .shared_backend(backend.clone())
