@@ -87,7 +87,7 @@ pub use fluvius_core::{
     CommandPayload, Context, Domain, DomainBuilder, DomainError, DomainStats, Error, EventEnvelope,
     EventMetadata, Found, ImportEvent, ImportReport, IntoTarget, ManualClock, NewRoot, Query,
     Record, ResourceDescriptor, Response, State, StateManager, SystemClock, backend, filter,
-    testkit,
+    limits, testkit,
 };
 pub use fluvius_macros::{action, aggregate};
 #[cfg(feature = "memory")]
