@@ -36,6 +36,12 @@ pub const MAX_IDENTIFIER_BYTES: usize = 1024;
 /// of evaluating a filter.
 pub const MAX_FILTER_TERMS: usize = 1000;
 
+/// The most sort keys one query takes.
+///
+/// Each one is an expression of the translated query; more than a handful never changes an
+/// order, and the bound keeps a query within PostgreSQL's bind parameters.
+pub const MAX_SORT_KEYS: usize = 32;
+
 /// The highest stream version a command may expect or a read may ask for: `i64::MAX`, the
 /// largest version PostgreSQL's `bigint` holds.
 pub const MAX_VERSION: u64 = i64::MAX as u64;
@@ -62,6 +68,8 @@ pub enum Limit {
     Identifier,
     /// [`MAX_FILTER_TERMS`].
     FilterTerms,
+    /// [`MAX_SORT_KEYS`].
+    SortKeys,
     /// [`MAX_VERSION`].
     Version,
     /// [`MIN_YEAR`] to [`MAX_YEAR`].
@@ -80,6 +88,7 @@ impl fmt::Display for Limit {
             Limit::FilterTerms => {
                 write!(f, "a filter holds at most {MAX_FILTER_TERMS} comparisons")
             }
+            Limit::SortKeys => write!(f, "a query sorts by at most {MAX_SORT_KEYS} keys"),
             Limit::Version => write!(f, "versions are at most {MAX_VERSION}"),
             Limit::TimeRange => write!(f, "instants lie in the years {MIN_YEAR} to {MAX_YEAR}"),
         }
@@ -186,6 +195,17 @@ pub fn check_filter_terms(terms: usize) -> Result<(), LimitError> {
             format!(
                 "the filter holds more than {MAX_FILTER_TERMS} comparisons (each `in` value counts as one)"
             ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the number of sort keys of a query against [`MAX_SORT_KEYS`].
+pub fn check_sort_keys(keys: usize) -> Result<(), LimitError> {
+    if keys > MAX_SORT_KEYS {
+        return Err(LimitError::new(
+            Limit::SortKeys,
+            format!("the query sorts by {keys} keys, more than {MAX_SORT_KEYS}"),
         ));
     }
     Ok(())

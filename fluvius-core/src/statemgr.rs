@@ -313,6 +313,7 @@ impl StateManager {
             Filter::parse(&query.filter, &entry.fields)?
         };
         let sort = parse_sort(&query.sort, &entry.fields)?;
+        limits::check_sort_keys(sort.len()).map_err(refused)?;
         let page = Page::new(query.limit, query.offset)?;
         let state_query = StateQuery {
             tenant: self.context.tenant.clone(),

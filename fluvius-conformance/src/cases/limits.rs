@@ -460,6 +460,21 @@ pub async fn filter_limits(backend: Arc<dyn Backend>) {
         Limit::FilterTerms,
         "too many comparisons",
     );
+    let keys = vec!["balance.desc"; limits::MAX_SORT_KEYS];
+    let found = reader
+        .find::<Account>("account", &Query::new().sort(keys.clone()))
+        .await
+        .expect("sort keys at the limit");
+    assert_eq!(support::ids(&found), ["f"]);
+    let mut over = keys;
+    over.push("owner");
+    assert_bad_read(
+        reader
+            .find::<Account>("account", &Query::new().sort(over))
+            .await,
+        Limit::SortKeys,
+        "too many sort keys",
+    );
     for levels in [MAX_JSON_DEPTH + 1, 2_000] {
         for key in ["tags.has", "owner.in", "owner"] {
             let query = Query::new().filter(object(key, nested(levels)));
@@ -538,6 +553,24 @@ pub async fn version_and_time_limits(backend: Arc<dyn Backend>) {
         .purge_idempotency(limits::min_time())
         .await
         .expect("purge up to the first instant");
+
+    // A clock past the range records the nearest instant every backend stores.
+    let (clocked, clock) = support::clocked(&backend);
+    for (time, stored) in [
+        (DateTime::<Utc>::MIN_UTC, limits::min_time()),
+        (DateTime::<Utc>::MAX_UTC, limits::max_time()),
+    ] {
+        clock.set(time);
+        let id = format!("clock-{}", stored.timestamp());
+        let response = open_account(&clocked, &id, "cal", 1).await;
+        assert_eq!(response.events[0].recorded_at, stored, "the response");
+        let history = clocked
+            .statemgr()
+            .history("account", &id)
+            .await
+            .expect("history");
+        assert_eq!(history[0].recorded_at, stored, "the stored event");
+    }
 }
 
 /// `Domain::import` keeps the limits a command keeps: identifiers, NUL, JSON depth, instants.
