@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::event::RawEvent;
+use crate::limits;
 use crate::state::State;
 
 pub use crate::aggregate::{
@@ -115,7 +116,8 @@ pub fn unhandled_resource(command: &str, resource: &str) -> Error {
 }
 
 /// Applies an action's events to a copy of the state (through the generated transition helper)
-/// and encodes them.
+/// and encodes them, refusing event data or a state that breaks a JSON limit (the command key
+/// of the [`Error::Unstorable`] is filled in by the domain, which knows it).
 pub fn outcome<S, E>(
     state: &dyn AnyState,
     resource: &str,
@@ -134,6 +136,12 @@ where
     let mut next = state_ref::<S>(state, resource)?.clone();
     let mut raw = Vec::with_capacity(events.len());
     for event in &events {
+        // Checked before encoding: serde_json would turn NaN into `null` without a word.
+        limits::check_json("its data", event).map_err(|limit| Error::Unstorable {
+            command: String::new(),
+            what: format!("event `{evt_key}`"),
+            limit,
+        })?;
         apply(&mut next, event);
         let payload = serde_json::to_value(event).map_err(|e| Error::Decode {
             what: format!("event `{evt_key}`"),
@@ -145,6 +153,11 @@ where
             payload,
         });
     }
+    limits::check_json("it", &next).map_err(|limit| Error::Unstorable {
+        command: String::new(),
+        what: format!("a `{resource}` state"),
+        limit,
+    })?;
     Ok(ActionOutcome::new(raw, Some(Box::new(next))))
 }
 

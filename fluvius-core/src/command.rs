@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::context::Context;
 use crate::error::Error;
+use crate::limits::{self, LimitError};
 
 /// The aggregate root a command targets: a resource kind and an identifier.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,6 +79,7 @@ pub trait CommandPayload: Serialize + DeserializeOwned + Clone + Send + Sync + '
 pub(crate) trait ErasedPayload: Send + Sync {
     fn as_any(&self) -> &dyn Any;
     fn to_json(&self) -> Result<Value, serde_json::Error>;
+    fn check_limits(&self) -> Result<(), LimitError>;
 }
 
 impl<P: CommandPayload> ErasedPayload for P {
@@ -87,6 +89,10 @@ impl<P: CommandPayload> ErasedPayload for P {
 
     fn to_json(&self) -> Result<Value, serde_json::Error> {
         serde_json::to_value(self)
+    }
+
+    fn check_limits(&self) -> Result<(), LimitError> {
+        limits::check_json("the payload", self)
     }
 }
 
@@ -126,6 +132,15 @@ impl Payload {
                 what: "command payload".into(),
                 message: e.to_string(),
             }),
+        }
+    }
+
+    /// Checks the payload against the JSON limits (nesting, finite numbers, no NUL), typed or
+    /// JSON alike, without encoding it.
+    pub(crate) fn check_limits(&self) -> Result<(), LimitError> {
+        match &self.0 {
+            PayloadRepr::Json(v) => limits::check_json("the payload", v),
+            PayloadRepr::Typed(p) => p.check_limits(),
         }
     }
 

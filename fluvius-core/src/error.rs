@@ -171,6 +171,17 @@ pub enum Error {
         /// The panic's message.
         message: String,
     },
+    /// What an action produced (its event data or the state they lead to) breaks a limit of
+    /// [`limits`](crate::limits), so it could not be stored or read back; nothing was written.
+    #[error("action `{command}` produced {what} that cannot be stored: {limit}")]
+    Unstorable {
+        /// The command key of the action.
+        command: String,
+        /// What broke the limit, e.g. ``event `ratio-computed` ``.
+        what: String,
+        /// The limit broken, and where.
+        limit: crate::limits::LimitError,
+    },
 }
 
 impl Error {
@@ -198,6 +209,22 @@ impl Error {
         Error::Internal {
             message: message.into(),
             detail: None,
+        }
+    }
+
+    /// Names the action in an [`Error::Unstorable`] raised where only its event was known.
+    pub(crate) fn for_command(self, key: &str) -> Self {
+        match self {
+            Error::Unstorable {
+                command,
+                what,
+                limit,
+            } if command.is_empty() => Error::Unstorable {
+                command: key.to_owned(),
+                what,
+                limit,
+            },
+            other => other,
         }
     }
 

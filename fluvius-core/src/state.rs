@@ -44,6 +44,14 @@ pub trait AnyState: Any + Send + Sync + Debug {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     /// The Rust type name, for error messages.
     fn type_name(&self) -> &'static str;
+    /// Checks the state against the JSON limits of [`limits`](crate::limits) (nesting, finite
+    /// numbers, no NUL) without encoding it.
+    fn check_limits(&self, what: &str) -> Result<(), crate::limits::LimitError> {
+        match self.to_json() {
+            Ok(json) => crate::limits::check_json(what, &json),
+            Err(_) => Ok(()),
+        }
+    }
 }
 
 impl<T: State> AnyState for T {
@@ -65,5 +73,9 @@ impl<T: State> AnyState for T {
 
     fn type_name(&self) -> &'static str {
         std::any::type_name::<T>()
+    }
+
+    fn check_limits(&self, what: &str) -> Result<(), crate::limits::LimitError> {
+        crate::limits::check_json(what, self)
     }
 }

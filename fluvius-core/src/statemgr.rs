@@ -12,7 +12,8 @@ use crate::context::Context;
 use crate::domain::{Domain, ResourceEntry};
 use crate::error::Error;
 use crate::event::EventEnvelope;
-use crate::filter::{Filter, Page, PageInfo, parse_sort};
+use crate::filter::{Filter, FilterError, Page, PageInfo, parse_sort};
+use crate::limits::{self, LimitError};
 use crate::state::{AnyState, State};
 
 /// A point in a stream's past.
@@ -133,6 +134,7 @@ impl StateManager {
 
     fn resource<T: 'static>(&self, name: &str) -> Result<&ResourceEntry, Error> {
         self.domain.inner.check_tenant(&self.context)?;
+        limits::check_bounded_text("the tenant", &self.context.tenant).map_err(refused)?;
         let entry = self.domain.inner.resource(name)?;
         if TypeId::of::<T>() != TypeId::of::<Value>()
             && TypeId::of::<T>() != (entry.descriptor.state_type)()
@@ -165,6 +167,7 @@ impl StateManager {
     ) -> Result<Record<T>, Error> {
         let id = id.to_string();
         let entry = self.resource::<T>(resource)?;
+        check_id(&id)?;
         let inner = &self.domain.inner;
         let key = inner.stream_key(&self.context.tenant, resource, &id);
         let head = inner.load_from(inner.reader(), &key, entry).await?;
@@ -214,6 +217,12 @@ impl StateManager {
         id: &str,
         at: At,
     ) -> Result<Arc<dyn AnyState>, Error> {
+        check_id(id)?;
+        match at {
+            At::Version(v) => limits::check_version("the version", v),
+            At::Time(t) => limits::check_time("the instant", t),
+        }
+        .map_err(refused)?;
         let inner = &self.domain.inner;
         let reader = inner.reader();
         let resource = entry.descriptor.name;
@@ -274,6 +283,7 @@ impl StateManager {
     ) -> Result<Vec<EventEnvelope>, Error> {
         let id = id.to_string();
         self.resource::<Value>(resource)?;
+        check_id(&id)?;
         let key = self
             .domain
             .inner
@@ -303,6 +313,7 @@ impl StateManager {
             Filter::parse(&query.filter, &entry.fields)?
         };
         let sort = parse_sort(&query.sort, &entry.fields)?;
+        limits::check_sort_keys(sort.len()).map_err(refused)?;
         let page = Page::new(query.limit, query.offset)?;
         let state_query = StateQuery {
             tenant: self.context.tenant.clone(),
@@ -344,6 +355,16 @@ impl StateManager {
             page: PageInfo::new(found.total, &page),
         })
     }
+}
+
+/// A read naming an identifier no write can have is refused as a malformed read, the same on
+/// every backend.
+fn check_id(id: &str) -> Result<(), Error> {
+    limits::check_identifier("the aggregate root identifier", id).map_err(refused)
+}
+
+fn refused(err: LimitError) -> Error {
+    Error::InvalidQuery(FilterError::Limit(err))
 }
 
 fn typed<T: 'static + Clone + serde::de::DeserializeOwned>(

@@ -154,7 +154,12 @@ impl<A: Aggregate> Given<'_, A> {
         context.command_id = Some(uuid::Uuid::now_v7());
         context.root = Some(root.clone());
         let call = ActionCall::new(index, &context, &root, state.as_ref(), &payload);
-        let outcome = self.test.aggregate.handle(call).await?;
+        let outcome = self
+            .test
+            .aggregate
+            .handle(call)
+            .await
+            .map_err(|err| err.for_command(key))?;
         Ok(Decision {
             state: outcome.state.unwrap_or(state),
             events: outcome.events,

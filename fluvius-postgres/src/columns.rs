@@ -226,7 +226,10 @@ pub(crate) fn micros_up(t: DateTime<Utc>) -> DateTime<Utc> {
     if floor == t {
         t
     } else {
-        floor + chrono::Duration::microseconds(1)
+        // The last representable instant has no next microsecond: it stands for itself.
+        floor
+            .checked_add_signed(chrono::Duration::microseconds(1))
+            .unwrap_or(t)
     }
 }
 

@@ -12,6 +12,9 @@ pub mod commands {}
 #[doc = include_str!("../../docs/queries.md")]
 pub mod queries {}
 
+#[doc = include_str!("../../docs/limits.md")]
+pub mod limits {}
+
 #[doc = include_str!("../../docs/time-travel.md")]
 pub mod time_travel {}
 

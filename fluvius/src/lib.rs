@@ -87,7 +87,7 @@ pub use fluvius_core::{
     CommandPayload, Context, Domain, DomainBuilder, DomainError, DomainStats, Error, EventEnvelope,
     EventMetadata, Found, ImportEvent, ImportReport, IntoTarget, LogCursor, LogFilter, LogPage,
     LogQuery, ManualClock, NewRoot, ParseCursorError, Query, Record, ResourceDescriptor, Response,
-    State, StateManager, SystemClock, backend, filter, log, testkit,
+    State, StateManager, SystemClock, backend, filter, limits, log, testkit,
 };
 pub use fluvius_macros::{action, aggregate};
 #[cfg(feature = "memory")]

@@ -16,6 +16,7 @@ mod fixtures;
 pub mod idempotency;
 pub mod import;
 pub mod isolation;
+pub mod limits;
 pub mod log;
 pub mod query_filters;
 pub mod query_pages;
@@ -120,6 +121,16 @@ macro_rules! __with_cases {
             }
             tenancy {
                 tenant_walls,
+            }
+            limits {
+                json_depth,
+                state_depth,
+                non_finite_numbers,
+                nul_characters,
+                identifier_length,
+                filter_limits,
+                version_and_time_limits,
+                import_limits,
             }
         }
     };

@@ -11,6 +11,7 @@ use crate::filter::FieldIndex;
 
 use super::cache::StreamCache;
 use super::digest::state_digest;
+use super::named::Named;
 use super::{ActionEntry, AggregateEntry, Domain, DomainInner, ResourceEntry};
 
 /// Configures a [`Domain`]. Made by [`Domain::builder`].
@@ -44,7 +45,7 @@ impl DomainBuilder {
         let descriptor = A::descriptor();
         let entry = AggregateEntry {
             name: descriptor.name,
-            handler: Box::new(aggregate),
+            handler: Box::new(Named::new(aggregate, &descriptor)),
         };
         self.aggregates.push((entry, descriptor));
         self

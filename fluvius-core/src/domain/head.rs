@@ -11,6 +11,7 @@ use crate::backend::{
 };
 use crate::error::Error;
 use crate::event::EventEnvelope;
+use crate::limits;
 use crate::state::AnyState;
 
 use super::cache::CachedStream;
@@ -18,9 +19,15 @@ use super::{DomainInner, ResourceEntry};
 
 impl DomainInner {
     /// `recorded_at` never decreases within a stream, whatever the clock says. Whole
-    /// microseconds, the precision every backend keeps, so a response and a later read agree.
+    /// microseconds, the precision every backend keeps, so a response and a later read agree;
+    /// and within the years every backend stores (`limits::min_time` to `limits::max_time`),
+    /// so a clock set past them records the nearest storable instant.
     pub(crate) fn recorded_at(&self, last: Option<DateTime<Utc>>) -> DateTime<Utc> {
-        let now = self.clock.now().trunc_subsecs(6);
+        let now = self
+            .clock
+            .now()
+            .clamp(limits::min_time(), limits::max_time())
+            .trunc_subsecs(6);
         match last {
             Some(last) if last > now => last,
             _ => now,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::backend::{CommitBatch, StreamKey};
 use crate::error::Error;
 use crate::event::{EventEnvelope, EventMetadata};
+use crate::limits::{self, LimitError};
 
 use super::Domain;
 use super::head::fold_onto;
@@ -102,7 +103,9 @@ impl Domain {
     ///
     /// Every event is decoded and applied through its resource's transitions first, so an
     /// unknown event key or a payload that does not decode fails the whole import, naming the
-    /// event, and nothing is written. Commands on the same streams wait for the import.
+    /// event, and nothing is written. Each event keeps the [limits](crate::limits) a command
+    /// keeps (identifiers, texts, instants, JSON). Commands on the same streams wait for the
+    /// import.
     pub async fn import(&self, events: Vec<ImportEvent>) -> Result<ImportReport, Error> {
         let inner = &self.inner;
         let mut order: Vec<StreamKey> = Vec::new();
@@ -118,6 +121,11 @@ impl Domain {
                 });
             }
             inner.resource(&event.resource)?;
+            check_event(&event).map_err(|err| Error::Validation {
+                command: "import".into(),
+                field: Some(format!("events[{index}]")),
+                message: err.to_string(),
+            })?;
             let key = inner.stream_key(&event.tenant, &event.resource, &event.id);
             let entry = streams.entry(key.clone()).or_default();
             if entry.is_empty() {
@@ -186,6 +194,13 @@ impl Domain {
                     message: err.to_string(),
                 }
             })?;
+            head.state
+                .check_limits(&format!("the state of {key} after the import"))
+                .map_err(|err| Error::Validation {
+                    command: "import".into(),
+                    field: Some(format!("events of {key}")),
+                    message: err.to_string(),
+                })?;
             for event in &mut envelopes {
                 event.position = 0;
             }
@@ -206,4 +221,18 @@ impl Domain {
             Err(err) => Err(err.into()),
         }
     }
+}
+
+/// The limits an imported event keeps, the same a command keeps: identifiers, texts, instants
+/// and the JSON limits of its data and metadata.
+fn check_event(event: &ImportEvent) -> Result<(), LimitError> {
+    limits::check_bounded_text("the tenant", &event.tenant)?;
+    limits::check_identifier("the aggregate root identifier", &event.id)?;
+    limits::check_json("the event data", &event.payload)?;
+    limits::check_json("the metadata", &event.metadata)?;
+    limits::check_time("the business time", event.metadata.time)?;
+    if let Some(at) = event.recorded_at {
+        limits::check_time("the recording time", at)?;
+    }
+    Ok(())
 }

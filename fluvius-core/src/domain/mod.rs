@@ -7,6 +7,7 @@ mod digest;
 mod head;
 mod idempotency;
 mod import;
+mod named;
 mod process;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use crate::command::{Command, CommandPayload, IntoTarget, Payload};
 use crate::context::{Clock, Context};
 use crate::error::Error;
 use crate::filter::FieldIndex;
+use crate::limits::{self, LimitError};
 use crate::response::Response;
 use crate::statemgr::StateManager;
 
@@ -221,11 +223,14 @@ impl Domain {
         StateManager::new(self.clone(), context.clone())
     }
 
-    /// Deletes idempotency records older than `before`; returns how many were removed.
+    /// Deletes idempotency records older than `before`; returns how many were removed. `before`
+    /// lies within the [time limits](crate::limits::min_time).
     pub async fn purge_idempotency(
         &self,
         before: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, Error> {
+        limits::check_time("the purge horizon", before)
+            .map_err(|err| Error::InvalidQuery(err.into()))?;
         Ok(self.inner.backend.purge_idempotency(before).await?)
     }
 }
@@ -265,13 +270,32 @@ impl DomainInner {
                 allowed: action.descriptor.resources.join(", "),
             });
         }
-        if command.root.id.is_empty() {
-            return Err(Error::Validation {
-                command: command.key.clone(),
-                field: None,
-                message: "the aggregate root identifier is empty".into(),
-            });
-        }
+        // The message names the culprit; `field` is kept for payload fields serde names.
+        check_command(command).map_err(|err| Error::Validation {
+            command: command.key.clone(),
+            field: None,
+            message: err.to_string(),
+        })?;
         Ok(action)
     }
+}
+
+/// The limits of [`crate::limits`] a command must keep before it is queued: its identifiers,
+/// context, expected version and payload.
+fn check_command(command: &Command) -> Result<(), LimitError> {
+    limits::check_identifier("the aggregate root identifier", &command.root.id)?;
+    let context = &command.context;
+    limits::check_bounded_text("the tenant", &context.tenant)?;
+    if let Some(user) = &context.user {
+        limits::check_text("the user", user)?;
+    }
+    for (name, value) in &context.headers {
+        limits::check_text("a header name", name)?;
+        limits::check_text("a header value", value)?;
+    }
+    limits::check_time("the business time", context.time)?;
+    if let Some(expected) = command.expected_version {
+        limits::check_version("the expected version", expected)?;
+    }
+    command.payload.check_limits()
 }

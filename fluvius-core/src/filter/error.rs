@@ -109,6 +109,10 @@ pub enum FilterError {
         /// The rejected limit.
         limit: i64,
     },
+    /// A read names an identifier, a version, an instant or a value that breaks a limit of
+    /// [`limits`](crate::limits).
+    #[error("{0}")]
+    Limit(#[from] crate::limits::LimitError),
     /// The requested offset is negative.
     #[error("`offset` must not be negative, got {offset}")]
     InvalidOffset {

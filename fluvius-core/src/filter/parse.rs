@@ -1,5 +1,7 @@
 //! Turns the JSON filter DSL (`{"balance.gt": 5, ".or": [...]}`) into a [`Filter`] tree.
 
+use std::cell::Cell;
+
 use serde_json::Value;
 
 use super::error::{FilterError, json_type};
@@ -7,6 +9,7 @@ use super::fields::FieldIndex;
 use super::op::Op;
 use super::tree::{Condition, Filter};
 use super::validate::validate;
+use crate::limits;
 
 /// Deepest nesting of `.and` / `.or` / `!and` / `!or` that [`Filter::parse`] accepts.
 pub const MAX_DEPTH: usize = 32;
@@ -21,9 +24,15 @@ impl Filter {
     /// whose value is a filter object or an array of filter objects (given one
     /// object, `.or` takes each of its keys as an alternative). An empty
     /// object is [`Filter::All`]; `.and: []` matches everything, `.or: []`
-    /// nothing. Nesting deeper than [`MAX_DEPTH`] is refused.
+    /// nothing. Nesting deeper than [`MAX_DEPTH`] is refused, and so are values breaking the
+    /// JSON limits and filters of more than
+    /// [`MAX_FILTER_TERMS`](crate::limits::MAX_FILTER_TERMS) comparisons.
     pub fn parse(input: &Value, fields: &FieldIndex) -> Result<Filter, FilterError> {
-        Parser { fields }.object(input, "the filter", 0)
+        Parser {
+            fields,
+            terms: Cell::new(0),
+        }
+        .object(input, "the filter", 0)
     }
 }
 
@@ -48,6 +57,8 @@ fn split(key: &str) -> Option<Split<'_>> {
 /// Parses filters against one set of fields.
 struct Parser<'a> {
     fields: &'a FieldIndex,
+    /// Comparisons so far, against [`MAX_FILTER_TERMS`](crate::limits::MAX_FILTER_TERMS).
+    terms: Cell<usize>,
 }
 
 impl Parser<'_> {
@@ -159,6 +170,14 @@ impl Parser<'_> {
                 key: key.to_owned(),
             });
         };
+        // Before anything renders or copies the value: it may nest without bound.
+        limits::check_json(&format!("the value of `{key}`"), value)?;
+        let terms = match (op, value) {
+            (Op::In, Value::Array(options)) => options.len().max(1),
+            _ => 1,
+        };
+        self.terms.set(self.terms.get().saturating_add(terms));
+        limits::check_filter_terms(self.terms.get())?;
         let value = validate(&field, kind, op, value.clone())?;
         let condition = Filter::Cmp(Condition {
             field,
