@@ -128,7 +128,7 @@ pub fn outcome<S, E>(
 ) -> Result<ActionOutcome, Error>
 where
     S: State,
-    E: Serialize,
+    E: Serialize + DeserializeOwned,
 {
     if events.is_empty() {
         return Ok(ActionOutcome::new(Vec::new(), None));
@@ -142,11 +142,17 @@ where
             what: format!("event `{evt_key}`"),
             limit,
         })?;
-        apply(&mut next, event);
         let payload = serde_json::to_value(event).map_err(|e| Error::Decode {
             what: format!("event `{evt_key}`"),
             message: e.to_string(),
         })?;
+        // The state moves on by what will be read back, not by the value in hand: a field the
+        // event's serde skips or renames must not make live state differ from replayed state.
+        let stored = E::deserialize(&payload).map_err(|e| Error::Decode {
+            what: format!("event `{evt_key}` as stored"),
+            message: e.to_string(),
+        })?;
+        apply(&mut next, &stored);
         raw.push(RawEvent {
             evt_key,
             schema_version,

@@ -80,6 +80,7 @@ impl ExpectedVersion {
 
 /// A state document: JSON, or a typed value a backend may keep as is.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum StateDoc {
     /// State as JSON.
     Json(Value),

@@ -185,6 +185,34 @@ pub enum Error {
 }
 
 impl Error {
+    /// A stable, machine-readable name of the variant (kebab-case), for logs, metrics and API
+    /// error codes.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Validation { .. } => "validation",
+            Error::Rule(_) => "rule",
+            Error::UnknownCommand(_) => "unknown-command",
+            Error::UnknownResource(_) => "unknown-resource",
+            Error::ForbiddenResource { .. } => "forbidden-resource",
+            Error::NotFound { .. } => "not-found",
+            Error::AlreadyExists { .. } => "already-exists",
+            Error::VersionConflict { .. } => "version-conflict",
+            Error::DuplicateCommand { .. } => "duplicate-command",
+            Error::InvalidQuery(_) => "invalid-query",
+            Error::InvalidVersion { .. } => "invalid-version",
+            Error::WrongStateType { .. } => "wrong-state-type",
+            Error::MissingTenant(_) => "missing-tenant",
+            Error::UnexpectedTenant { .. } => "unexpected-tenant",
+            Error::Decode { .. } => "decode",
+            Error::Config(_) => "config",
+            Error::Unavailable { .. } => "unavailable",
+            Error::OutcomeUnknown { .. } => "outcome-unknown",
+            Error::Internal { .. } => "internal",
+            Error::ActionPanicked { .. } => "action-panicked",
+            Error::Unstorable { .. } => "unstorable",
+        }
+    }
+
     /// Whether the error is a [`Error::VersionConflict`].
     pub fn is_conflict(&self) -> bool {
         matches!(self, Error::VersionConflict { .. })

@@ -98,6 +98,7 @@ impl fmt::Display for Limit {
 /// An input that breaks one of the limits of this module.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message} (limit: {limit})")]
+#[non_exhaustive]
 pub struct LimitError {
     /// The limit broken.
     pub limit: Limit,

@@ -18,6 +18,7 @@ use crate::state::{AnyState, State};
 
 /// A point in a stream's past.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum At {
     /// The state right after this version (1 = after the first event).
     Version(u64),

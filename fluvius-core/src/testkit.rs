@@ -160,8 +160,33 @@ impl<A: Aggregate> Given<'_, A> {
             .handle(call)
             .await
             .map_err(|err| err.for_command(key))?;
+        let live = outcome.state.unwrap_or_else(|| state.clone_state());
+        // What the store will replay is the events' JSON: the state after the command must be
+        // exactly that fold, or live and replayed state would part ways.
+        if let Some(resource) = descriptor
+            .resources
+            .iter()
+            .find(|r| r.name == self.resource)
+        {
+            let mut replayed = state.clone_state();
+            for event in &outcome.events {
+                (resource.apply_event)(
+                    replayed.as_mut(),
+                    event.evt_key,
+                    event.schema_version,
+                    &event.payload,
+                )?;
+            }
+            let (live_json, replayed_json) = (live.to_json(), replayed.to_json());
+            if live_json.as_ref().ok() != replayed_json.as_ref().ok() {
+                return Err(Error::internal(format!(
+                    "the state after `{key}` is {live_json:?}, but a replay of its events gives \
+                     {replayed_json:?}: a transition or the event's serde attributes lose data"
+                )));
+            }
+        }
         Ok(Decision {
-            state: outcome.state.unwrap_or(state),
+            state: live,
             events: outcome.events,
         })
     }

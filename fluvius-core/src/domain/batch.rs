@@ -10,16 +10,17 @@
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::aggregate::{ActionCall, ActionOutcome, Aggregate, ResourceDescriptor};
-use crate::backend::{CommitBatch, IdempotencyRecord, StoreError, StreamKey};
+use crate::backend::{CommitBatch, CommitReceipt, IdempotencyRecord, StoreError, StreamKey};
 use crate::command::Command;
 use crate::error::Error;
 use crate::event::{EventEnvelope, EventMetadata};
@@ -39,6 +40,8 @@ pub(crate) struct Pending {
     pub(crate) action: ActionEntry,
     pub(crate) fingerprint: Option<String>,
     reply: Mutex<Option<oneshot::Sender<Result<Response, Error>>>>,
+    /// How often the command was decided again after a conflict or failure (for its span).
+    retries: Arc<AtomicU32>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -55,12 +58,14 @@ impl Pending {
         action: ActionEntry,
         fingerprint: Option<String>,
         reply: oneshot::Sender<Result<Response, Error>>,
+        retries: Arc<AtomicU32>,
     ) -> Self {
         Pending {
             command,
             action,
             fingerprint,
             reply: Mutex::new(Some(reply)),
+            retries,
         }
     }
 
@@ -102,6 +107,11 @@ impl DomainInner {
         let mut open: Vec<&Pending> = batch.iter().map(|p| &**p).collect();
         let mut attempts = 0;
         while !open.is_empty() {
+            if attempts > 0 {
+                for pending in &open {
+                    pending.retries.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             let mut start = match cached.take() {
                 Some(head) => head,
                 None => match self.load(key, entry).await {
@@ -375,8 +385,41 @@ impl DomainInner {
         let events: Vec<EventEnvelope> = decided.iter().flat_map(|d| d.events.clone()).collect();
         let records = decided.iter().filter_map(|d| d.record.clone()).collect();
         let write = self.stream_write(key, entry, start, head, events, records);
-        let receipt = self.backend.commit(CommitBatch::single(write)).await?;
+        let receipt = self
+            .traced_commit(CommitBatch::single(write), decided.len())
+            .await?;
         Ok(receipt.cursors(0).collect())
+    }
+
+    /// One backend commit inside its `fluvius.commit` span (backend, streams, events, commands,
+    /// outcome), the same on every backend since the domain draws it.
+    pub(crate) async fn traced_commit(
+        &self,
+        batch: CommitBatch,
+        commands: usize,
+    ) -> Result<CommitReceipt, StoreError> {
+        let span = tracing::info_span!(
+            "fluvius.commit",
+            backend = self.backend.name(),
+            namespace = %self.namespace,
+            streams = batch.streams.len(),
+            events = batch.streams.iter().map(|w| w.events.len()).sum::<usize>(),
+            commands,
+            outcome = tracing::field::Empty,
+        );
+        let result = self.backend.commit(batch).instrument(span.clone()).await;
+        span.record(
+            "outcome",
+            match &result {
+                Ok(_) => "committed",
+                Err(StoreError::Conflict { .. }) => "conflict",
+                Err(StoreError::DuplicateCommandId { .. }) => "duplicate-command-id",
+                Err(StoreError::Unavailable { .. }) => "unavailable",
+                Err(StoreError::OutcomeUnknown { .. }) => "outcome-unknown",
+                Err(_) => "failed",
+            },
+        );
+        result
     }
 }
 

@@ -208,7 +208,7 @@ impl Domain {
             writes.push(inner.stream_write(key, entry, &start, &head, envelopes, Vec::new()));
             heads.push((position_of[key], head));
         }
-        match inner.backend.commit(CommitBatch::new(writes)).await {
+        match inner.traced_commit(CommitBatch::new(writes), 0).await {
             Ok(_) => {
                 for (slot, head) in heads {
                     guards[slot].head = Some(head);

@@ -11,8 +11,11 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use futures::FutureExt;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use crate::backend::StreamKey;
 use crate::command::Command;
@@ -36,7 +39,41 @@ impl DomainInner {
         }
     }
 
-    pub(crate) async fn process(self: &Arc<Self>, mut command: Command) -> Result<Response, Error> {
+    /// Runs a command inside its `fluvius.command` span, which records the outcome (`ok`,
+    /// `replayed` or the error's [`code`](Error::code)) and the conflict retries it took.
+    pub(crate) async fn process(self: &Arc<Self>, command: Command) -> Result<Response, Error> {
+        let span = tracing::info_span!(
+            "fluvius.command",
+            namespace = %self.namespace,
+            key = %command.key,
+            resource = %command.root.resource,
+            id = %command.root.id,
+            tenant = %command.context.tenant,
+            command_id = %command.id,
+            correlation_id = %command.context.correlation_id,
+            outcome = tracing::field::Empty,
+            retries = tracing::field::Empty,
+        );
+        let retries = Arc::new(AtomicU32::new(0));
+        let result = self
+            .process_counted(command, retries.clone())
+            .instrument(span.clone())
+            .await;
+        let outcome = match &result {
+            Ok(response) if response.replayed => "replayed",
+            Ok(_) => "ok",
+            Err(err) => err.code(),
+        };
+        span.record("outcome", outcome);
+        span.record("retries", retries.load(Ordering::Relaxed));
+        result
+    }
+
+    async fn process_counted(
+        self: &Arc<Self>,
+        mut command: Command,
+        retries: Arc<AtomicU32>,
+    ) -> Result<Response, Error> {
         self.check_tenant(&command.context)?;
         command.context.command_id = Some(command.id);
         command.context.root = Some(command.root.clone());
@@ -73,7 +110,7 @@ impl DomainInner {
         );
         let slot = self.cache.slot(&key);
         let (reply, mut answer) = oneshot::channel();
-        let pending = Arc::new(Pending::new(command, action, fp, reply));
+        let pending = Arc::new(Pending::new(command, action, fp, reply, retries));
         if !slot.submit(pending) {
             // A driver is at work on this stream and will answer.
             return answer.await.unwrap_or_else(|_| Err(driver_lost()));

@@ -5,6 +5,7 @@ use std::fmt;
 /// A comparison operator, written after the field in a filter key
 /// (`balance.gt`, `name!has`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Op {
     /// Equal to the value.
     Eq,

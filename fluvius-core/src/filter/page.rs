@@ -11,6 +11,7 @@ pub const DEFAULT_LIMIT: i64 = 50;
 
 /// A window over the ordered results: skip `offset` rows, return at most `limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Page {
     /// How many rows at most, between 1 and [`MAX_LIMIT`].
     pub limit: i64,
@@ -60,6 +61,7 @@ impl Default for Page {
 
 /// What a paginated answer reports about the whole result set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct PageInfo {
     /// How many rows match, over all pages.
     pub total: u64,

@@ -11,6 +11,7 @@ use super::tree::lookup;
 
 /// One sort key: a field and a direction.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct SortKey {
     /// The dotted field path.
     pub field: String,

@@ -14,6 +14,7 @@ use super::op::Op;
 /// The tree carries everything a storage backend needs to translate it
 /// (field path, kind, operator and validated value).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Filter {
     /// The empty filter: matches every document.
     All,
@@ -29,6 +30,7 @@ pub enum Filter {
 
 /// One comparison: `field op value`.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Condition {
     /// The dotted field path, e.g. `address.city`.
     pub field: String,

@@ -32,6 +32,13 @@ pub(super) fn push_filter(sql: &mut QueryBuilder<Postgres>, filter: &Filter) {
             push_filter(sql, inner);
         }
         Filter::Cmp(condition) => push_condition(sql, condition),
+        // A node added to core's filter tree and not yet translated matches nothing: a query
+        // never returns rows its filter did not select (core and this crate are released
+        // together, so this stays unreachable in a consistent build).
+        other => {
+            tracing::error!(filter = ?other, "filter node without a SQL translation");
+            sql.push("false");
+        }
     }
 }
 
@@ -131,6 +138,10 @@ fn push_condition(sql: &mut QueryBuilder<Postgres>, c: &Condition) {
             }
         },
         Op::Has => push_has(sql, c),
+        other => {
+            tracing::error!(op = ?other, "filter operator without a SQL translation");
+            sql.push("false");
+        }
     }
 }
 
