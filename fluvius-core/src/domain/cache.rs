@@ -136,6 +136,11 @@ impl Slot {
         queued
     }
 
+    /// Whether commands wait for the driver.
+    pub(crate) fn has_waiting(&self) -> bool {
+        !self.inner.lock().queue.is_empty()
+    }
+
     /// Whether a driver is running or commands wait (for cache eviction).
     fn busy(&self) -> bool {
         let inner = self.inner.lock();

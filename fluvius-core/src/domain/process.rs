@@ -203,6 +203,11 @@ async fn drive(domain: Arc<DomainInner>, key: StreamKey, slot: StreamSlot) {
     };
     while let Some(batch) = slot.next_batch(MAX_BATCH, &mut head) {
         domain.run_batch(&key, entry, &mut head, &batch).await;
+        if slot.has_waiting() {
+            // Let the answered callers go (the one polling this driver included: it moves the
+            // driver to a task of its own) and queue their next commands into a larger batch.
+            tokio::task::yield_now().await;
+        }
     }
     guard.finished = true;
 }
