@@ -219,6 +219,9 @@ pub struct Command {
     pub(crate) payload: Payload,
     pub(crate) context: Context,
     pub(crate) expected_version: Option<u64>,
+    /// Whether the payload and root already passed the input limits (when the command was
+    /// built; neither can change afterwards, the context and expected version can).
+    pub(crate) payload_checked: bool,
 }
 
 impl Command {
@@ -233,6 +236,7 @@ impl Command {
             payload,
             context: Context::new(),
             expected_version: None,
+            payload_checked: false,
         }
     }
 

@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 mod json;
@@ -114,18 +114,26 @@ impl LimitError {
 
 /// The first instant accepted: 0001-01-01T00:00:00Z.
 pub fn min_time() -> DateTime<Utc> {
-    NaiveDate::from_ymd_opt(MIN_YEAR, 1, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    DateTime::from_timestamp_micros(MIN_TIME_MICROS).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// [`min_time`] and [`max_time`] in microseconds since the Unix epoch (checked by a test
+/// against the calendar), so the hot path compares integers instead of building dates.
+const MIN_TIME_MICROS: i64 = -62_135_596_800_000_000;
+const MAX_TIME_MICROS: i64 = 253_402_300_799_999_999;
+
+/// Whether an instant lies within [`min_time`] and [`max_time`].
+pub fn time_in_range(time: DateTime<Utc>) -> bool {
+    let micros = time.timestamp_micros();
+    // At the last microsecond, a finer fraction lies past the bound.
+    let past_last =
+        micros == MAX_TIME_MICROS && !time.timestamp_subsec_nanos().is_multiple_of(1_000);
+    (MIN_TIME_MICROS..=MAX_TIME_MICROS).contains(&micros) && !past_last
 }
 
 /// The last instant accepted: 9999-12-31T23:59:59.999999Z.
 pub fn max_time() -> DateTime<Utc> {
-    NaiveDate::from_ymd_opt(MAX_YEAR, 12, 31)
-        .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
-        .map(|t| t.and_utc())
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    DateTime::from_timestamp_micros(MAX_TIME_MICROS).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// Checks an identifier (`what` names it in the message): not empty, at most
@@ -179,7 +187,7 @@ pub fn check_version(what: &str, version: u64) -> Result<(), LimitError> {
 
 /// Checks an instant a caller gives: within [`min_time`] and [`max_time`].
 pub fn check_time(what: &str, time: DateTime<Utc>) -> Result<(), LimitError> {
-    if time < min_time() || time > max_time() {
+    if !time_in_range(time) {
         return Err(LimitError::new(
             Limit::TimeRange,
             format!("{what} {time} lies outside the years {MIN_YEAR} to {MAX_YEAR}"),

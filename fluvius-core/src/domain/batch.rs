@@ -407,6 +407,9 @@ impl DomainInner {
             commands,
             outcome = tracing::field::Empty,
         );
+        if span.is_disabled() {
+            return self.backend.commit(batch).await;
+        }
         let result = self.backend.commit(batch).instrument(span.clone()).await;
         span.record(
             "outcome",
@@ -449,7 +452,8 @@ async fn run_action(
         Err(payload) => return Err(panicked(payload)),
     };
     match AssertUnwindSafe(future).catch_unwind().await {
-        Ok(outcome) => outcome,
+        // Errors about what the action produced come from code that does not know its key.
+        Ok(outcome) => outcome.map_err(|err| err.for_command(&command.key)),
         Err(payload) => Err(panicked(payload)),
     }
 }

@@ -11,7 +11,6 @@ use crate::filter::FieldIndex;
 
 use super::cache::StreamCache;
 use super::digest::state_digest;
-use super::named::Named;
 use super::{ActionEntry, AggregateEntry, Domain, DomainInner, ResourceEntry};
 
 /// Configures a [`Domain`]. Made by [`Domain::builder`].
@@ -45,7 +44,7 @@ impl DomainBuilder {
         let descriptor = A::descriptor();
         let entry = AggregateEntry {
             name: descriptor.name,
-            handler: Box::new(Named::new(aggregate, &descriptor)),
+            handler: Box::new(aggregate),
         };
         self.aggregates.push((entry, descriptor));
         self

@@ -23,11 +23,13 @@ impl DomainInner {
     /// and within the years every backend stores (`limits::min_time` to `limits::max_time`),
     /// so a clock set past them records the nearest storable instant.
     pub(crate) fn recorded_at(&self, last: Option<DateTime<Utc>>) -> DateTime<Utc> {
-        let now = self
-            .clock
-            .now()
-            .clamp(limits::min_time(), limits::max_time())
-            .trunc_subsecs(6);
+        let now = self.clock.now();
+        let now = if limits::time_in_range(now) {
+            now
+        } else {
+            now.clamp(limits::min_time(), limits::max_time())
+        }
+        .trunc_subsecs(6);
         match last {
             Some(last) if last > now => last,
             _ => now,

@@ -7,7 +7,6 @@ mod digest;
 mod head;
 mod idempotency;
 mod import;
-mod named;
 mod process;
 
 use std::collections::HashMap;
@@ -170,8 +169,9 @@ impl Domain {
         payload: Value,
         target: impl IntoTarget,
     ) -> Result<Command, Error> {
-        let command = Command::new(key.to_owned(), Payload::json(payload), target);
+        let mut command = Command::new(key.to_owned(), Payload::json(payload), target);
         self.inner.route(&command)?;
+        command.payload_checked = true;
         Ok(command)
     }
 
@@ -181,8 +181,9 @@ impl Domain {
         payload: P,
         target: impl IntoTarget,
     ) -> Result<Command, Error> {
-        let command = Command::new(P::KEY.to_owned(), Payload::typed(payload), target);
+        let mut command = Command::new(P::KEY.to_owned(), Payload::typed(payload), target);
         self.inner.route(&command)?;
+        command.payload_checked = true;
         Ok(command)
     }
 
@@ -283,7 +284,9 @@ impl DomainInner {
 /// The limits of [`crate::limits`] a command must keep before it is queued: its identifiers,
 /// context, expected version and payload.
 fn check_command(command: &Command) -> Result<(), LimitError> {
-    limits::check_identifier("the aggregate root identifier", &command.root.id)?;
+    if !command.payload_checked {
+        limits::check_identifier("the aggregate root identifier", &command.root.id)?;
+    }
     let context = &command.context;
     limits::check_bounded_text("the tenant", &context.tenant)?;
     if let Some(user) = &context.user {
@@ -296,6 +299,9 @@ fn check_command(command: &Command) -> Result<(), LimitError> {
     limits::check_time("the business time", context.time)?;
     if let Some(expected) = command.expected_version {
         limits::check_version("the expected version", expected)?;
+    }
+    if command.payload_checked {
+        return Ok(());
     }
     command.payload.check_limits()
 }

@@ -55,8 +55,11 @@ impl DomainInner {
             retries = tracing::field::Empty,
         );
         let retries = Arc::new(AtomicU32::new(0));
-        let result = self
-            .process_counted(command, retries.clone())
+        if span.is_disabled() {
+            // Nobody listens: no span to enter on every poll, nothing to record.
+            return self.process_counted(command, retries).await;
+        }
+        let result = Box::pin(self.process_counted(command, retries.clone()))
             .instrument(span.clone())
             .await;
         let outcome = match &result {

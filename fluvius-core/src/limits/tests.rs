@@ -188,3 +188,23 @@ fn filter_terms() {
         "{err}"
     );
 }
+
+#[test]
+fn the_time_bounds_are_the_calendar_bounds() {
+    use chrono::NaiveDate;
+    let first = NaiveDate::from_ymd_opt(MIN_YEAR, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc());
+    let last = NaiveDate::from_ymd_opt(MAX_YEAR, 12, 31)
+        .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
+        .map(|t| t.and_utc());
+    assert_eq!(Some(min_time()), first);
+    assert_eq!(Some(max_time()), last);
+    assert!(time_in_range(min_time()) && time_in_range(max_time()));
+    assert!(!time_in_range(
+        min_time() - chrono::Duration::nanoseconds(1)
+    ));
+    assert!(!time_in_range(
+        max_time() + chrono::Duration::nanoseconds(1)
+    ));
+}
