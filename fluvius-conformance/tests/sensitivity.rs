@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use fluvius_core::filter::Filter;
 use fluvius_core::{
     Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, ExpectedVersion,
-    IdempotencyRecord, LogCursor, LogPage, LogQuery, StatePage, StateQuery, StoreError,
-    StoredState, StreamKey, StreamRange,
+    IdempotencyRecord, LogCursor, LogPage, LogQuery, StaleQuery, StatePage, StateQuery, StateWrite,
+    StoreError, StoredState, StreamKey, StreamRange,
 };
 use fluvius_memory::MemBackend;
 use uuid::Uuid;
@@ -164,6 +164,22 @@ impl Backend for Mutant {
 
     fn purge_idempotency(&self, before: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
         self.inner.purge_idempotency(before)
+    }
+
+    fn refresh_state<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        state: StateWrite,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let key = self.key(key);
+        Box::pin(async move { self.inner.refresh_state(&key, state).await })
+    }
+
+    fn stale_states<'a>(
+        &'a self,
+        query: &'a StaleQuery,
+    ) -> BoxFuture<'a, Result<Vec<StreamKey>, StoreError>> {
+        self.inner.stale_states(query)
     }
 }
 
