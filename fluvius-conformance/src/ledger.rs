@@ -174,6 +174,18 @@ pub fn domain_v3(backend: Arc<dyn Backend>) -> Domain {
     finish(Domain::builder(NAMESPACE).aggregate(v3::Books), backend)
 }
 
+/// The multi-tenant ledger domain of release 1 on `backend`.
+pub fn domain_v1_tenants(backend: Arc<dyn Backend>) -> Domain {
+    let builder = Domain::builder(NAMESPACE).aggregate(v1::Books);
+    finish(builder.multi_tenant(true), backend)
+}
+
+/// The multi-tenant ledger domain of release 3 on `backend`.
+pub fn domain_v3_tenants(backend: Arc<dyn Backend>) -> Domain {
+    let builder = Domain::builder(NAMESPACE).aggregate(v3::Books);
+    finish(builder.multi_tenant(true), backend)
+}
+
 fn finish(builder: fluvius_core::DomainBuilder, backend: Arc<dyn Backend>) -> Domain {
     builder
         .shared_backend(backend)

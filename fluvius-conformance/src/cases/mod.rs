@@ -127,6 +127,7 @@ macro_rules! __with_cases {
                 added_action_trusts_stored_states,
                 changed_state_version_refolds_once,
                 refresh_states_makes_find_exact,
+                refresh_states_pages_across_tenants,
                 write_back_keeps_concurrent_writer,
             }
             limits {

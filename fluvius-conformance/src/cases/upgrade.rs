@@ -5,12 +5,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use fluvius_core::{Backend, Error, Query, RefreshOptions, RefreshReport, StateDoc, StreamKey};
+use fluvius_core::{
+    Backend, Error, Query, RefreshOptions, RefreshReport, StaleQuery, StateDoc, StreamKey,
+};
 use serde_json::{Value, json};
 
 use crate::ledger::{self, Ledger};
 use crate::probe::ProbedBackend;
-use crate::support::run;
+use crate::support::{self, run};
 
 fn key(id: &str) -> StreamKey {
     StreamKey {
@@ -196,6 +198,91 @@ pub async fn refresh_states_makes_find_exact(backend: Arc<dyn Backend>) {
         (0, 0),
         "nothing is stale any more"
     );
+}
+
+/// `refresh_states` covers every tenant, whatever the batch size: the pages follow
+/// (tenant, identifier) order across the tenants' partitions.
+pub async fn refresh_states_pages_across_tenants(backend: Arc<dyn Backend>) {
+    let v1 = ledger::domain_v1_tenants(backend.clone());
+    let roots = [
+        ("t-b", "x-1", 3),
+        ("t-a", "x-2", 2),
+        ("t-a", "x-1", 1),
+        ("t-c", "x-0", 4),
+    ];
+    for (tenant, id, credit) in roots {
+        for (key, payload) in [
+            ("open", json!({"owner": id})),
+            ("credit", json!({"amount": credit})),
+        ] {
+            let command = v1
+                .create_command(key, payload, ("ledger", id))
+                .expect("a command")
+                .with_context(support::tenant(tenant));
+            support::ok(&v1, command).await;
+        }
+    }
+    let v3 = ledger::domain_v3_tenants(backend.clone());
+    let digest = v3.state_digest("ledger").expect("digest").to_owned();
+    let listed = backend
+        .stale_states(&StaleQuery::new(
+            ledger::NAMESPACE,
+            "ledger",
+            digest.clone(),
+            10,
+        ))
+        .await
+        .expect("list the stale rows");
+    let listed: Vec<_> = listed
+        .iter()
+        .map(|k| (k.tenant.as_str(), k.id.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("t-a", "x-1"),
+            ("t-a", "x-2"),
+            ("t-b", "x-1"),
+            ("t-c", "x-0")
+        ],
+        "stale rows in (tenant, identifier) order"
+    );
+    for (after, limit, expected) in [
+        (("t-a", "x-1"), 2, &[("t-a", "x-2"), ("t-b", "x-1")][..]),
+        (("t-b", "x-1"), 10, &[("t-c", "x-0")][..]),
+        (("t-c", "x-0"), 10, &[][..]),
+    ] {
+        let query = StaleQuery::new(ledger::NAMESPACE, "ledger", digest.clone(), limit)
+            .after(after.0, after.1);
+        let page = backend.stale_states(&query).await.expect("list a page");
+        let page: Vec<_> = page
+            .iter()
+            .map(|k| (k.tenant.as_str(), k.id.as_str()))
+            .collect();
+        assert_eq!(page, expected, "the page after {after:?}");
+    }
+
+    let report = v3
+        .refresh_states("ledger", RefreshOptions::new().batch(1))
+        .await
+        .expect("refresh");
+    assert_eq!(
+        (report.scanned, report.refreshed, report.batches),
+        (4, 4, 4)
+    );
+    for (tenant, id, credit) in roots {
+        let ledger: Ledger = v3
+            .statemgr_for(&support::tenant(tenant))
+            .fetch("ledger", id)
+            .await
+            .expect("fetch");
+        assert_eq!(ledger.total, credit * 100, "{tenant}/{id}");
+    }
+    let left = backend
+        .stale_states(&StaleQuery::new(ledger::NAMESPACE, "ledger", digest, 10))
+        .await
+        .expect("list the stale rows");
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// Writing a refolded state back never overwrites a writer that committed meanwhile: its row is
