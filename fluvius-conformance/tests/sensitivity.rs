@@ -44,6 +44,10 @@ enum Flaw {
     FindUnsorted,
     /// Reports the rows of the page as a query's total.
     FindWrongTotal,
+    /// Rewrites a state row whatever version it is at, over a writer that came first.
+    UnguardedRewrite,
+    /// Lists stale rows from the start whatever page was asked for.
+    StalePagesRestart,
 }
 
 #[derive(Debug)]
@@ -197,6 +201,11 @@ impl Backend for Mutant {
                         state.digest = row.digest;
                     }
                 }
+                Flaw::UnguardedRewrite => {
+                    if let Some(row) = self.inner.load_state(&key).await? {
+                        state.version = row.version;
+                    }
+                }
                 _ => {}
             }
             self.inner.refresh_state(&key, state).await
@@ -207,7 +216,11 @@ impl Backend for Mutant {
         &'a self,
         query: &'a StaleQuery,
     ) -> BoxFuture<'a, Result<Vec<StreamKey>, StoreError>> {
-        self.inner.stale_states(query)
+        let mut query = query.clone();
+        if self.flaw == Flaw::StalePagesRestart {
+            query.after = None;
+        }
+        Box::pin(async move { self.inner.stale_states(&query).await })
     }
 }
 
@@ -233,7 +246,7 @@ async fn failing(flaw: Flaw) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_broken_promise_is_caught() {
-    let expectations: [(Flaw, &[&str]); 12] = [
+    let expectations: [(Flaw, &[&str]); 14] = [
         (
             Flaw::NoVersionCheck,
             &[
@@ -314,6 +327,14 @@ async fn each_broken_promise_is_caught() {
             ],
         ),
         (Flaw::FindWrongTotal, &["query_pages::pagination"]),
+        (
+            Flaw::UnguardedRewrite,
+            &["upgrade::write_back_keeps_concurrent_writer"],
+        ),
+        (
+            Flaw::StalePagesRestart,
+            &["upgrade::refresh_states_pages_across_tenants"],
+        ),
     ];
     // The failing cases' panic messages are expected here; keep the output readable.
     std::panic::set_hook(Box::new(|_| {}));
