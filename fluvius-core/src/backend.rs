@@ -608,13 +608,6 @@ impl StaleQuery {
         self.after = Some((tenant.into(), id.into()));
         self
     }
-
-    /// Whether a row of this query's namespace and resource is past `after`.
-    pub fn is_past(&self, tenant: &str, id: &str) -> bool {
-        self.after
-            .as_ref()
-            .is_none_or(|(t, i)| (tenant, id) > (t.as_str(), i.as_str()))
-    }
 }
 
 /// A store of events, state rows and idempotency records.

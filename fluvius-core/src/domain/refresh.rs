@@ -189,6 +189,24 @@ impl DomainInner {
         Ok(self.backend.refresh_state(key, state).await?)
     }
 
+    /// Writes `head` as the snapshot at its version, and as the state row if the row is there.
+    async fn replace_snapshot(
+        &self,
+        key: &StreamKey,
+        entry: &ResourceEntry,
+        head: &CachedStream,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let state = head.state.to_json().map_err(|err| Error::Decode {
+            what: format!("state of `{}`", entry.descriptor.name),
+            message: err.to_string(),
+        })?;
+        let snapshot = Snapshot::new(head.version, state, entry.digest.clone(), recorded_at);
+        self.backend.replace_snapshot(key, snapshot).await?;
+        self.write_back(key, entry, head).await?;
+        Ok(())
+    }
+
     /// Time travel past a stale snapshot at `version`: folds `events` (the range from the first
     /// event) with the snapshot replaced on the way by its refold, and the state row too when
     /// the snapshot was the row (PostgreSQL serves the head row as the latest snapshot).
@@ -204,24 +222,12 @@ impl DomainInner {
         let split = events.partition_point(|e| e.version <= version);
         let (before, after) = events.split_at(split);
         let at_snapshot = fold_onto(resource, empty_head(resource), before)?;
-        if at_snapshot.version == version {
-            let rewritten = match at_snapshot.state.to_json() {
-                Ok(state) => {
-                    let snapshot = Snapshot::new(version, state, entry.digest.clone(), recorded_at);
-                    let replaced = self.backend.replace_snapshot(key, snapshot).await;
-                    match replaced {
-                        Ok(()) => self.write_back(key, entry, &at_snapshot).await.map(drop),
-                        Err(err) => Err(err.into()),
-                    }
-                }
-                Err(err) => Err(Error::Decode {
-                    what: format!("state of `{}`", resource.name),
-                    message: err.to_string(),
-                }),
-            };
-            if let Err(err) = rewritten {
-                tracing::warn!(stream = %key, error = %err, "replacing a stale snapshot failed");
-            }
+        if at_snapshot.version == version
+            && let Err(err) = self
+                .replace_snapshot(key, entry, &at_snapshot, recorded_at)
+                .await
+        {
+            tracing::warn!(stream = %key, error = %err, "replacing a stale snapshot failed");
         }
         fold_onto(resource, at_snapshot, after)
     }
