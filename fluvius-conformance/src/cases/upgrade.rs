@@ -5,9 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use fluvius_core::{
-    Backend, Error, Query, RefreshOptions, RefreshReport, StaleQuery, StateDoc, StreamKey,
-};
+use fluvius_core::{Backend, Error, Query, RefreshOptions, RefreshReport, StaleQuery, StreamKey};
 use serde_json::{Value, json};
 
 use crate::ledger::{self, Ledger};
@@ -38,10 +36,7 @@ async fn stored(backend: &dyn Backend, id: &str) -> (u64, String, Value) {
         .await
         .expect("load a state row")
         .unwrap_or_else(|| panic!("ledger {id} has a state row"));
-    let state = match &row.state {
-        StateDoc::Json(json) => json.clone(),
-        StateDoc::Typed(state) => state.to_json().expect("a state encodes"),
-    };
+    let state = row.state.to_json().expect("a state encodes");
     (row.version, row.digest, state["total"].clone())
 }
 
