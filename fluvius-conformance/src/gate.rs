@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use fluvius_core::{
     Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord, LogCursor,
-    LogPage, LogQuery, Snapshot, StatePage, StateQuery, StoreError, StoredState, StreamKey,
-    StreamRange,
+    LogPage, LogQuery, Snapshot, StaleQuery, StatePage, StateQuery, StateWrite, StoreError,
+    StoredState, StreamKey, StreamRange,
 };
 use tokio::sync::Semaphore;
 use uuid::Uuid;
@@ -130,5 +130,28 @@ impl Backend for GatedBackend {
         range: StreamRange,
     ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
         self.inner.load_snapshot(key, range)
+    }
+
+    fn refresh_state<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        state: StateWrite,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.inner.refresh_state(key, state)
+    }
+
+    fn stale_states<'a>(
+        &'a self,
+        query: &'a StaleQuery,
+    ) -> BoxFuture<'a, Result<Vec<StreamKey>, StoreError>> {
+        self.inner.stale_states(query)
+    }
+
+    fn replace_snapshot<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        snapshot: Snapshot,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.inner.replace_snapshot(key, snapshot)
     }
 }

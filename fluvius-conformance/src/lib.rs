@@ -47,6 +47,8 @@ use fluvius_core::{Backend, BoxFuture};
 pub mod cases;
 pub mod domain;
 pub mod gate;
+pub mod ledger;
+pub mod probe;
 pub mod support;
 
 /// One conformance case: where it lives and how to run it.

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use fluvius_core::filter::Filter;
 use fluvius_core::{
     Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, ExpectedVersion,
-    IdempotencyRecord, LogCursor, LogPage, LogQuery, StatePage, StateQuery, StoreError,
-    StoredState, StreamKey, StreamRange,
+    IdempotencyRecord, LogCursor, LogPage, LogQuery, StaleQuery, StatePage, StateQuery, StateWrite,
+    StoreError, StoredState, StreamKey, StreamRange,
 };
 use fluvius_memory::MemBackend;
 use uuid::Uuid;
@@ -36,6 +36,18 @@ enum Flaw {
     /// Leaves a filtered reader's cursor at the last event it returned, so it scans the events
     /// it skipped again and again.
     NextIgnoresSkipped,
+    /// Never stores a state digest: every state row reads back as written by unknown code.
+    DropsDigest,
+    /// Rewrites a stale state row's state but keeps its old digest.
+    KeepsOldDigest,
+    /// Returns a query's rows in reverse order.
+    FindUnsorted,
+    /// Reports the rows of the page as a query's total.
+    FindWrongTotal,
+    /// Rewrites a state row whatever version it is at, over a writer that came first.
+    UnguardedRewrite,
+    /// Lists stale rows from the start whatever page was asked for.
+    StalePagesRestart,
 }
 
 #[derive(Debug)]
@@ -87,6 +99,7 @@ impl Backend for Mutant {
                     write.events.iter_mut().for_each(|e| e.tenant.clear());
                     write.idempotency.iter_mut().for_each(|r| r.tenant.clear());
                 }
+                Flaw::DropsDigest => write.state.digest.clear(),
                 _ => {}
             }
         }
@@ -147,7 +160,15 @@ impl Backend for Mutant {
             Flaw::IgnoresFilters => query.filter = Filter::All,
             _ => {}
         }
-        Box::pin(async move { self.inner.find(&query).await })
+        Box::pin(async move {
+            let mut page = self.inner.find(&query).await?;
+            match self.flaw {
+                Flaw::FindUnsorted => page.rows.reverse(),
+                Flaw::FindWrongTotal => page.total = page.rows.len() as u64,
+                _ => {}
+            }
+            Ok(page)
+        })
     }
 
     fn idempotency<'a>(
@@ -164,6 +185,42 @@ impl Backend for Mutant {
 
     fn purge_idempotency(&self, before: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
         self.inner.purge_idempotency(before)
+    }
+
+    fn refresh_state<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        mut state: StateWrite,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let key = self.key(key);
+        Box::pin(async move {
+            match self.flaw {
+                Flaw::DropsDigest => state.digest.clear(),
+                Flaw::KeepsOldDigest => {
+                    if let Some(row) = self.inner.load_state(&key).await? {
+                        state.digest = row.digest;
+                    }
+                }
+                Flaw::UnguardedRewrite => {
+                    if let Some(row) = self.inner.load_state(&key).await? {
+                        state.version = row.version;
+                    }
+                }
+                _ => {}
+            }
+            self.inner.refresh_state(&key, state).await
+        })
+    }
+
+    fn stale_states<'a>(
+        &'a self,
+        query: &'a StaleQuery,
+    ) -> BoxFuture<'a, Result<Vec<StreamKey>, StoreError>> {
+        let mut query = query.clone();
+        if self.flaw == Flaw::StalePagesRestart {
+            query.after = None;
+        }
+        Box::pin(async move { self.inner.stale_states(&query).await })
     }
 }
 
@@ -189,7 +246,7 @@ async fn failing(flaw: Flaw) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_broken_promise_is_caught() {
-    let expectations: [(Flaw, &[&str]); 8] = [
+    let expectations: [(Flaw, &[&str]); 14] = [
         (
             Flaw::NoVersionCheck,
             &[
@@ -248,6 +305,36 @@ async fn each_broken_promise_is_caught() {
             ],
         ),
         (Flaw::NextIgnoresSkipped, &["log::log_filters"]),
+        (
+            Flaw::DropsDigest,
+            &[
+                "upgrade::changed_state_version_refolds_once",
+                "upgrade::refresh_states_makes_find_exact",
+            ],
+        ),
+        (
+            Flaw::KeepsOldDigest,
+            &[
+                "upgrade::changed_state_version_refolds_once",
+                "upgrade::refresh_states_makes_find_exact",
+            ],
+        ),
+        (
+            Flaw::FindUnsorted,
+            &[
+                "query_pages::sort_orders",
+                "upgrade::refresh_states_makes_find_exact",
+            ],
+        ),
+        (Flaw::FindWrongTotal, &["query_pages::pagination"]),
+        (
+            Flaw::UnguardedRewrite,
+            &["upgrade::write_back_keeps_concurrent_writer"],
+        ),
+        (
+            Flaw::StalePagesRestart,
+            &["upgrade::refresh_states_pages_across_tenants"],
+        ),
     ];
     // The failing cases' panic messages are expected here; keep the output readable.
     std::panic::set_hook(Box::new(|_| {}));

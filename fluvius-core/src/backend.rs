@@ -117,9 +117,9 @@ pub struct StateWrite {
     pub updated_at: DateTime<Utc>,
     /// Who caused the last change.
     pub updated_by: Option<String>,
-    /// SHA-256 of the state type's schema, the events it handles and its `state_version`: a
-    /// stored state whose digest differs from the running code's is refolded, never trusted.
-    /// Empty when unknown.
+    /// SHA-256 of the state type's schema (sorted keys) and the aggregate's `state_version`: a
+    /// stored state whose digest differs from the running code's is refolded, never trusted, and
+    /// then rewritten with [`Backend::refresh_state`]. Empty when unknown.
     pub digest: String,
 }
 
@@ -570,6 +570,47 @@ impl StatePage {
     }
 }
 
+/// A page request for the state rows of one resource kind that were written with another state
+/// digest than `digest` (see [`Backend::stale_states`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StaleQuery {
+    /// The namespace.
+    pub namespace: String,
+    /// The resource kind.
+    pub resource: String,
+    /// The running code's state digest: rows with any other digest are stale.
+    pub digest: String,
+    /// Only rows after this (tenant, identifier), in that order; `None` from the start.
+    pub after: Option<(String, String)>,
+    /// At most this many rows.
+    pub limit: usize,
+}
+
+impl StaleQuery {
+    /// The first page of the stale rows of a resource kind.
+    pub fn new(
+        namespace: impl Into<String>,
+        resource: impl Into<String>,
+        digest: impl Into<String>,
+        limit: usize,
+    ) -> Self {
+        StaleQuery {
+            namespace: namespace.into(),
+            resource: resource.into(),
+            digest: digest.into(),
+            after: None,
+            limit,
+        }
+    }
+
+    /// The page after the row of `tenant` and `id`.
+    pub fn after(mut self, tenant: impl Into<String>, id: impl Into<String>) -> Self {
+        self.after = Some((tenant.into(), id.into()));
+        self
+    }
+}
+
 /// A store of events, state rows and idempotency records.
 ///
 /// Every write goes through [`Backend::commit`], which is atomic: a stream whose expected version
@@ -629,6 +670,38 @@ pub trait Backend: Send + Sync + Debug + 'static {
     ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
         let _ = (key, range);
         Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// Rewrites the state row of a stream in place, without events: the row takes `state`'s
+    /// state, digest and bookkeeping only if it is at `state.version` (its `created_at` stays).
+    /// Returns whether it did; `false` when the row is at another version (a writer came first,
+    /// and its row is kept) or does not exist.
+    ///
+    /// The domain calls it when it had to refold a stored state that was stale (another digest)
+    /// or did not decode, so the next read trusts the row and `find` filters on what it means.
+    fn refresh_state<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        state: StateWrite,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// One page of the state rows of a resource kind whose digest differs from `query.digest`,
+    /// across tenants, ordered by (tenant, identifier), after `query.after`, at most
+    /// `query.limit`. [`Domain::refresh_states`](crate::Domain::refresh_states) walks it.
+    fn stale_states<'a>(
+        &'a self,
+        query: &'a StaleQuery,
+    ) -> BoxFuture<'a, Result<Vec<StreamKey>, StoreError>>;
+
+    /// Replaces the snapshot kept at `snapshot.version` of a stream with `snapshot` (a refold
+    /// of a stale one); creates none. Backends without snapshots do nothing.
+    fn replace_snapshot<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        snapshot: Snapshot,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (key, snapshot);
+        Box::pin(std::future::ready(Ok(())))
     }
 
     /// Where the state manager reads from, when it is not this backend (a read replica).

@@ -25,12 +25,15 @@ pub use aggregate::{
 };
 pub use backend::{
     Backend, BoxFuture, CommitBatch, CommitReceipt, ExpectedVersion, IdempotencyRecord, Snapshot,
-    StateDoc, StatePage, StateQuery, StateRow, StateWrite, StoreError, StoredState, StreamKey,
-    StreamRange, StreamWrite,
+    StaleQuery, StateDoc, StatePage, StateQuery, StateRow, StateWrite, StoreError, StoredState,
+    StreamKey, StreamRange, StreamWrite,
 };
 pub use command::{AggRoot, Command, CommandPayload, IntoTarget, NewRoot, Payload};
 pub use context::{Clock, Context, ManualClock, SystemClock};
-pub use domain::{Domain, DomainBuilder, DomainStats, ImportEvent, ImportReport, idempotency_key};
+pub use domain::{
+    Domain, DomainBuilder, DomainStats, ImportEvent, ImportReport, MAX_REFRESH_BATCH,
+    RefreshOptions, RefreshReport, idempotency_key,
+};
 pub use error::{Detail, DomainError, Error};
 pub use event::{EventEnvelope, EventMetadata, RawEvent};
 pub use limits::{Limit, LimitError};

@@ -246,13 +246,17 @@ impl StateManager {
         };
         // Start from the latest trustworthy snapshot in range, if the backend keeps them.
         let mut start = crate::domain::empty_head(&entry.descriptor);
-        if let Some(snapshot) = reader.load_snapshot(&key, range).await?
-            && snapshot.digest == entry.digest
-            && let Ok(state) = (entry.descriptor.decode_state)(snapshot.state)
-        {
-            start.version = snapshot.version;
-            start.state = Arc::from(state);
-            range.after_version = snapshot.version;
+        let mut stale = None;
+        if let Some(snapshot) = reader.load_snapshot(&key, range).await? {
+            let (version, recorded_at) = (snapshot.version, snapshot.recorded_at);
+            match (entry.descriptor.decode_state)(snapshot.state) {
+                Ok(state) if snapshot.digest == entry.digest => {
+                    start.version = version;
+                    start.state = Arc::from(state);
+                    range.after_version = version;
+                }
+                _ => stale = Some((version, recorded_at)),
+            }
         }
         let events = reader.read_stream(&key, range).await?;
         let reached = events.last().map_or(start.version, |e| e.version);
@@ -273,7 +277,15 @@ impl StateManager {
         if reached == 0 {
             return Err(Error::not_found(resource, id));
         }
-        Ok(crate::domain::fold_onto(&entry.descriptor, start, &events)?.state)
+        let head = match stale {
+            Some((version, recorded_at)) => {
+                inner
+                    .fold_past_stale_snapshot(&key, entry, version, recorded_at, &events)
+                    .await?
+            }
+            None => crate::domain::fold_onto(&entry.descriptor, start, &events)?,
+        };
+        Ok(head.state)
     }
 
     /// The events of a root, oldest first, with their metadata: the audit trail.

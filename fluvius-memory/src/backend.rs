@@ -6,7 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use fluvius_core::{
     Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord, LogCursor,
-    LogPage, LogQuery, StatePage, StateQuery, StoreError, StoredState, StreamKey, StreamRange,
+    LogPage, LogQuery, StaleQuery, StatePage, StateQuery, StateWrite, StoreError, StoredState,
+    StreamKey, StreamRange,
 };
 use parking_lot::RwLock;
 use uuid::Uuid;
@@ -102,5 +103,20 @@ impl Backend for MemBackend {
 
     fn purge_idempotency(&self, before: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move { Ok(self.store.write().purge_idempotency(before)) })
+    }
+
+    fn refresh_state<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        state: StateWrite,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move { Ok(self.store.write().refresh_state(key, state)) })
+    }
+
+    fn stale_states<'a>(
+        &'a self,
+        query: &'a StaleQuery,
+    ) -> BoxFuture<'a, Result<Vec<StreamKey>, StoreError>> {
+        Box::pin(async move { Ok(self.store.read().stale_states(query)) })
     }
 }

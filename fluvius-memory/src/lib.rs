@@ -39,6 +39,7 @@
 mod backend;
 mod commit;
 mod find;
+mod refresh;
 mod store;
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use fluvius_core::{
     Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord, LogCursor,
-    LogPage, LogQuery, Snapshot, StatePage, StateQuery, StoreError, StoredState, StreamKey,
-    StreamRange,
+    LogPage, LogQuery, Snapshot, StaleQuery, StatePage, StateQuery, StateWrite, StoreError,
+    StoredState, StreamKey, StreamRange,
 };
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -180,6 +180,29 @@ impl Backend for PgBackend {
         range: StreamRange,
     ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
         Box::pin(async move { Ok(self.snapshot(key, range).await?) })
+    }
+
+    fn refresh_state<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        state: StateWrite,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move { Ok(self.rewrite_state(key, state).await?) })
+    }
+
+    fn stale_states<'a>(
+        &'a self,
+        query: &'a StaleQuery,
+    ) -> BoxFuture<'a, Result<Vec<StreamKey>, StoreError>> {
+        Box::pin(async move { Ok(self.stale_rows(query).await?) })
+    }
+
+    fn replace_snapshot<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        snapshot: Snapshot,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { Ok(self.rewrite_snapshot(key, snapshot).await?) })
     }
 
     fn read_replica(&self) -> Option<&dyn Backend> {

@@ -169,6 +169,7 @@ mod group;
 mod log;
 mod migrate;
 mod read;
+mod refresh;
 
 pub use backend::{DEFAULT_SNAPSHOT_EVERY, PgBackend};
 pub use error::PgError;

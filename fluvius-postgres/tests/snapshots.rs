@@ -131,3 +131,63 @@ async fn a_snapshot_of_another_state_type_is_ignored() {
         "every event up to the version was read"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_snapshot_is_replaced_where_it_is_found() {
+    let db = TestDb::create().await;
+    let (counting, domain) = long_stream(&db).await;
+    let pool = db.pool(1).await;
+    sqlx::query("UPDATE fluvius.snapshots SET digest = 'old', state = '{\"balance\": -1}'")
+        .execute(&pool)
+        .await
+        .expect("age the snapshots");
+    sqlx::query("UPDATE fluvius.states SET digest = 'old', state = '{\"balance\": -1}'")
+        .execute(&pool)
+        .await
+        .expect("age the state row");
+    let digest = domain.state_digest("account").expect("digest").to_owned();
+    let reads = domain.statemgr();
+
+    let then: Account = reads
+        .fetch_at("account", "long", At::Version(9_950))
+        .await
+        .expect("fetch_at");
+    assert_eq!(then.balance, 9_949);
+    assert_eq!(
+        counting.take_events_read(),
+        9_950,
+        "the stale snapshot is refolded"
+    );
+    let (stored_digest, balance): (String, i64) = sqlx::query_as(
+        "SELECT digest, (state->>'balance')::bigint FROM fluvius.snapshots WHERE version = 9900",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("the snapshot at 9,900");
+    assert_eq!(
+        (stored_digest, balance),
+        (digest.clone(), 9_899),
+        "and replaced"
+    );
+    let again: Account = reads
+        .fetch_at("account", "long", At::Version(9_950))
+        .await
+        .expect("fetch_at again");
+    assert_eq!(again.balance, 9_949);
+    assert_eq!(
+        counting.take_events_read(),
+        50,
+        "the next time travel folds from the replaced snapshot"
+    );
+
+    let head: Account = reads.fetch("account", "long").await.expect("fetch");
+    assert_eq!(head.balance, 9_999);
+    assert_eq!(
+        counting.take_events_read(),
+        10_000,
+        "the stale row is refolded"
+    );
+    let head: Account = reads.fetch("account", "long").await.expect("fetch again");
+    assert_eq!(head.balance, 9_999);
+    assert_eq!(counting.take_events_read(), 0, "and rewritten");
+}

@@ -26,6 +26,7 @@ pub mod replay;
 pub mod root_errors;
 pub mod tenancy;
 pub mod time_travel;
+pub mod upgrade;
 
 /// Calls `$crate::$callback!` with the arguments given and then the list of every case, grouped
 /// by module: `module { case, case, .. } module { .. }`.
@@ -121,6 +122,13 @@ macro_rules! __with_cases {
             }
             tenancy {
                 tenant_walls,
+            }
+            upgrade {
+                added_action_trusts_stored_states,
+                changed_state_version_refolds_once,
+                refresh_states_makes_find_exact,
+                refresh_states_pages_across_tenants,
+                write_back_keeps_concurrent_writer,
             }
             limits {
                 json_depth,

@@ -124,7 +124,7 @@ impl DomainBuilder {
             for resource in descriptor.resources {
                 let schema = (resource.schema)();
                 let fields = FieldIndex::from_schema(&schema);
-                let digest = state_digest(&resource, &schema, descriptor.state_version);
+                let digest = state_digest(&schema, descriptor.state_version);
                 let name = resource.name;
                 let previous = resources.insert(
                     name,

@@ -6,8 +6,6 @@ use std::fmt::Write as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::aggregate::ResourceDescriptor;
-
 /// Lower-case hex SHA-256 of a text.
 pub(crate) fn sha256_hex(text: &str) -> String {
     let digest = Sha256::digest(text.as_bytes());
@@ -18,23 +16,17 @@ pub(crate) fn sha256_hex(text: &str) -> String {
     hex
 }
 
-/// The digest of a resource's state: its schema with sorted keys, the (evt_key, schema version)
-/// pairs it handles, and the aggregate's `state_version`.
-pub(crate) fn state_digest(
-    resource: &ResourceDescriptor,
-    schema: &Value,
-    state_version: u32,
-) -> String {
+/// The digest of a resource's state: its schema with sorted keys and the aggregate's
+/// `state_version`, the two things that change what a stored state means.
+///
+/// The events the resource handles are left out on purpose: a new action (a new event key)
+/// cannot change a state folded from events written before it existed, so a deploy that adds
+/// one must not mark every stored state stale. A change that does alter the meaning of stored
+/// state without touching its schema (a handler that folds differently, a new event schema
+/// version read another way, a removed handler) is what `state_version` is bumped for.
+pub(crate) fn state_digest(schema: &Value, state_version: u32) -> String {
     let mut text = String::new();
     canonical(schema, &mut text);
-    let mut handled: Vec<String> = resource
-        .handled_events
-        .iter()
-        .map(|(key, version)| format!("{key}@{version}"))
-        .collect();
-    handled.sort();
-    text.push('\n');
-    text.push_str(&handled.join(","));
     let _ = write!(text, "\nstate_version={state_version}");
     sha256_hex(&text)
 }

@@ -36,8 +36,8 @@ impl DomainInner {
         }
     }
 
-    /// The head of a stream from the store: its state row, or a fold of its events when the row
-    /// cannot be decoded (a snapshot is a cache, never the truth).
+    /// The head of a stream from the store: its state row, or a fold of its events, written back,
+    /// when the row is stale or cannot be decoded (a snapshot is a cache, never the truth).
     pub(crate) async fn load(
         &self,
         key: &StreamKey,
@@ -85,8 +85,7 @@ impl DomainInner {
             }),
             None => {
                 tracing::debug!(stream = %key, "stored state is stale or does not decode, folding events");
-                let events = backend.read_stream(key, StreamRange::all()).await?;
-                fold_onto(resource, empty_head(resource), &events)
+                self.refold(backend, key, entry).await
             }
         }
     }

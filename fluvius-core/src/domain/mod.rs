@@ -8,6 +8,7 @@ mod head;
 mod idempotency;
 mod import;
 mod process;
+mod refresh;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use cache::StreamCache;
 pub(crate) use head::{empty_head, fold_onto};
 pub use idempotency::idempotency_key;
 pub use import::{ImportEvent, ImportReport};
+pub use refresh::{MAX_REFRESH_BATCH, RefreshOptions, RefreshReport};
 
 /// A bounded context: its namespace, aggregates, resources and the backend they live in.
 ///

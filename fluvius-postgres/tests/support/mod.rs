@@ -9,8 +9,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use fluvius_core::{
     Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord, LogCursor,
-    LogPage, LogQuery, Snapshot, StatePage, StateQuery, StoreError, StoredState, StreamKey,
-    StreamRange,
+    LogPage, LogQuery, Snapshot, StaleQuery, StatePage, StateQuery, StateWrite, StoreError,
+    StoredState, StreamKey, StreamRange,
 };
 use fluvius_postgres::PgBackend;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -195,6 +195,26 @@ impl Backend for OwnedDb {
         range: StreamRange,
     ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
         self.inner.load_snapshot(key, range)
+    }
+    fn refresh_state<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        state: StateWrite,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.inner.refresh_state(key, state)
+    }
+    fn stale_states<'a>(
+        &'a self,
+        query: &'a StaleQuery,
+    ) -> BoxFuture<'a, Result<Vec<StreamKey>, StoreError>> {
+        self.inner.stale_states(query)
+    }
+    fn replace_snapshot<'a>(
+        &'a self,
+        key: &'a StreamKey,
+        snapshot: Snapshot,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.inner.replace_snapshot(key, snapshot)
     }
     fn read_replica(&self) -> Option<&dyn Backend> {
         self.inner.read_replica()
