@@ -6,33 +6,33 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use fluvius_core::{
-    Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord, LogCursor,
-    LogPage, LogQuery, Snapshot, StaleQuery, StatePage, StateQuery, StateWrite, StoreError,
-    StoredState, StreamKey, StreamRange,
-};
+use fluvius_core::{Backend, BoxFuture, CommitBatch, CommitReceipt, StoreError};
 use tokio::sync::Semaphore;
-use uuid::Uuid;
 
-/// Wraps a backend; while closed, each commit waits for a permit.
+use crate::wrap::{Hooks, Wrapped};
+
+/// A backend whose commits wait at a gate while it is closed.
+pub type GatedBackend = Wrapped<Gate>;
+
+/// The gate: while closed, each commit waits for a permit.
 #[derive(Debug)]
-pub struct GatedBackend {
-    inner: Arc<dyn Backend>,
+pub struct Gate {
     closed: AtomicBool,
     permits: Semaphore,
     arrived: AtomicUsize,
 }
 
-impl GatedBackend {
+impl Wrapped<Gate> {
     /// An open gate in front of `inner`.
     pub fn new(inner: Arc<dyn Backend>) -> Arc<Self> {
-        Arc::new(GatedBackend {
+        Wrapped::around(
             inner,
-            closed: AtomicBool::new(false),
-            permits: Semaphore::new(0),
-            arrived: AtomicUsize::new(0),
-        })
+            Gate {
+                closed: AtomicBool::new(false),
+                permits: Semaphore::new(0),
+                arrived: AtomicUsize::new(0),
+            },
+        )
     }
 
     /// Makes later commits wait for [`GatedBackend::let_through`] or [`GatedBackend::open`].
@@ -66,12 +66,12 @@ impl GatedBackend {
     }
 }
 
-impl Backend for GatedBackend {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn commit(&self, batch: CommitBatch) -> BoxFuture<'_, Result<CommitReceipt, StoreError>> {
+impl Hooks for Gate {
+    fn commit<'a>(
+        &'a self,
+        inner: &'a dyn Backend,
+        batch: CommitBatch,
+    ) -> BoxFuture<'a, Result<CommitReceipt, StoreError>> {
         Box::pin(async move {
             if self.closed.load(Ordering::SeqCst) {
                 self.arrived.fetch_add(1, Ordering::SeqCst);
@@ -81,77 +81,7 @@ impl Backend for GatedBackend {
                     .expect("the gate's semaphore is never closed")
                     .forget();
             }
-            self.inner.commit(batch).await
+            inner.commit(batch).await
         })
-    }
-
-    fn load_state<'a>(
-        &'a self,
-        key: &'a StreamKey,
-    ) -> BoxFuture<'a, Result<Option<StoredState>, StoreError>> {
-        self.inner.load_state(key)
-    }
-
-    fn read_stream<'a>(
-        &'a self,
-        key: &'a StreamKey,
-        range: StreamRange,
-    ) -> BoxFuture<'a, Result<Vec<EventEnvelope>, StoreError>> {
-        self.inner.read_stream(key, range)
-    }
-
-    fn read_log<'a>(&'a self, query: &'a LogQuery) -> BoxFuture<'a, Result<LogPage, StoreError>> {
-        self.inner.read_log(query)
-    }
-
-    fn log_cursor(&self, position: u64) -> BoxFuture<'_, Result<Option<LogCursor>, StoreError>> {
-        self.inner.log_cursor(position)
-    }
-
-    fn find<'a>(&'a self, query: &'a StateQuery) -> BoxFuture<'a, Result<StatePage, StoreError>> {
-        self.inner.find(query)
-    }
-
-    fn idempotency<'a>(
-        &'a self,
-        tenant: &'a str,
-        command_id: Uuid,
-    ) -> BoxFuture<'a, Result<Option<IdempotencyRecord>, StoreError>> {
-        self.inner.idempotency(tenant, command_id)
-    }
-
-    fn purge_idempotency(&self, before: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
-        self.inner.purge_idempotency(before)
-    }
-
-    fn load_snapshot<'a>(
-        &'a self,
-        key: &'a StreamKey,
-        range: StreamRange,
-    ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
-        self.inner.load_snapshot(key, range)
-    }
-
-    fn refresh_state<'a>(
-        &'a self,
-        key: &'a StreamKey,
-        state: StateWrite,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        self.inner.refresh_state(key, state)
-    }
-
-    fn stale_states<'a>(
-        &'a self,
-        query: &'a StaleQuery,
-    ) -> BoxFuture<'a, Result<Vec<StreamKey>, StoreError>> {
-        self.inner.stale_states(query)
-    }
-
-    fn replace_snapshot<'a>(
-        &'a self,
-        key: &'a StreamKey,
-        snapshot: Snapshot,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.inner.replace_snapshot(key, snapshot)
     }
 }

@@ -50,6 +50,7 @@ pub mod gate;
 pub mod ledger;
 pub mod probe;
 pub mod support;
+pub mod wrap;
 
 /// One conformance case: where it lives and how to run it.
 #[derive(Debug, Clone, Copy)]
