@@ -48,6 +48,8 @@ enum Flaw {
     UnguardedRewrite,
     /// Lists stale rows from the start whatever page was asked for.
     StalePagesRestart,
+    /// Commits a batch's stream writes one by one, keeping those before a refused one.
+    SplitsBatches,
 }
 
 #[derive(Debug)]
@@ -72,6 +74,16 @@ impl Backend for Mutant {
     }
 
     fn commit(&self, mut batch: CommitBatch) -> BoxFuture<'_, Result<CommitReceipt, StoreError>> {
+        if self.flaw == Flaw::SplitsBatches {
+            return Box::pin(async move {
+                let mut positions = Vec::new();
+                for write in batch.streams {
+                    let receipt = self.inner.commit(CommitBatch::single(write)).await?;
+                    positions.extend(receipt.positions);
+                }
+                Ok(CommitReceipt::new(positions))
+            });
+        }
         if self.flaw == Flaw::NoVersionCheck {
             return Box::pin(async move {
                 // Lays each write over whatever head the stream has: a lost update.
@@ -246,7 +258,7 @@ async fn failing(flaw: Flaw) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_broken_promise_is_caught() {
-    let expectations: [(Flaw, &[&str]); 14] = [
+    let expectations: [(Flaw, &[&str]); 15] = [
         (
             Flaw::NoVersionCheck,
             &[
@@ -334,6 +346,10 @@ async fn each_broken_promise_is_caught() {
         (
             Flaw::StalePagesRestart,
             &["upgrade::refresh_states_pages_across_tenants"],
+        ),
+        (
+            Flaw::SplitsBatches,
+            &["import::multi_stream_commit_is_atomic"],
         ),
     ];
     // The failing cases' panic messages are expected here; keep the output readable.

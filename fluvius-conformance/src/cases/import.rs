@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use fluvius_core::{At, Backend, Error, ImportEvent};
+use fluvius_core::{
+    At, Backend, CommitBatch, Error, EventEnvelope, EventMetadata, ExpectedVersion, ImportEvent,
+    StateDoc, StateWrite, StoreError, StreamKey, StreamWrite,
+};
 use serde_json::json;
 
 use crate::domain::{self, Account, Customer};
@@ -129,5 +132,62 @@ pub async fn import_is_all_or_nothing(backend: Arc<dyn Backend>) {
             .fetch::<Account>("account", "a1")
             .await
             .is_err()
+    );
+}
+
+/// A commit of several streams is one unit at the backend too: when one write is refused, the
+/// writes before it in the batch are not kept.
+pub async fn multi_stream_commit_is_atomic(backend: Arc<dyn Backend>) {
+    let domain = domain::domain(backend.clone());
+    open_account(&domain, "taken", "ann", 100).await;
+    let before = global_log(&backend).await;
+    let key = |id: &str| StreamKey {
+        tenant: String::new(),
+        namespace: domain::NAMESPACE.into(),
+        resource: "account".into(),
+        id: id.into(),
+    };
+    let first_write = |key: &StreamKey| {
+        let event = EventEnvelope::new(
+            key,
+            1,
+            "deposit-made",
+            1,
+            json!({"amount": 1}),
+            EventMetadata::default(),
+            support::t0(),
+        );
+        let state = StateWrite::new(
+            1,
+            StateDoc::Json(json!({"balance": 1})),
+            false,
+            support::t0(),
+            support::t0(),
+            None,
+        );
+        StreamWrite::new(
+            key.clone(),
+            ExpectedVersion::NoStream,
+            vec![event],
+            state,
+            Vec::new(),
+        )
+    };
+    let (fresh, taken) = (key("fresh"), key("taken"));
+    // `taken` exists, so its write (expecting no stream) is refused, and `fresh` with it.
+    let batch = CommitBatch::new(vec![first_write(&fresh), first_write(&taken)]);
+    let result = backend.commit(batch).await;
+    assert!(
+        matches!(&result, Err(StoreError::Conflict { key, .. }) if key == &taken),
+        "the refused write names its stream: {result:?}"
+    );
+    assert_log_unchanged(&backend, &before, "a refused multi-stream commit").await;
+    let row = backend
+        .load_state(&fresh)
+        .await
+        .expect("read the state row");
+    assert!(
+        row.is_none(),
+        "the write before the refused one was kept: {row:?}"
     );
 }

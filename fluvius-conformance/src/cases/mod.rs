@@ -89,6 +89,7 @@ macro_rules! __with_cases {
             import {
                 bulk_import,
                 import_is_all_or_nothing,
+                multi_stream_commit_is_atomic,
             }
             replay {
                 replay_equals_stored_state,
