@@ -1,5 +1,5 @@
-//! A commit batch laid out as the parallel arrays `fluvius.commit_batch` and
-//! `fluvius.commit_group` take: a batch (or group) of any size binds the same parameters, so it is
+//! Commit batches laid out as the parallel arrays `fluvius.commit` takes: a group of any size
+//! binds the same parameters, so it is
 //! one statement and one round trip.
 
 use chrono::{DateTime, Utc};
@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::error::{PgError, to_i64};
 
-/// One array per argument of `fluvius.commit_batch`, in its order.
+/// One array per stream write, event and idempotency record argument of `fluvius.commit`, in
+/// its order.
 #[derive(Debug, Default)]
 pub(crate) struct Columns {
     // One entry per stream write.

@@ -7,24 +7,22 @@
 //! spawns one (a task of its own, so a caller that stops waiting cannot cancel a flush that
 //! carries other callers' writes). A flusher takes the queued calls, up to
 //! [`PgBackend::max_group`] stream writes, sends them in one round trip
-//! (`fluvius.commit_batch` for a lone call, `fluvius.commit_group` for several), answers each
+//! (one call of `fluvius.commit`, whether it carries one call or several), answers each
 //! call, and takes the next calls; with none queued it waits for one, at most [`LINGER`], then
 //! stops. The queue and the counts of flushers (running, waiting) share one mutex, so a queued
 //! call always has a flusher that will take it: see [`CommitQueue::push`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use fluvius_core::{CommitBatch, CommitReceipt, ExpectedVersion, StoreError, StreamKey};
-use serde_json::Value;
+use fluvius_core::{CommitBatch, CommitReceipt, StoreError};
 use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgArguments, PgSeverity};
+use sqlx::postgres::PgSeverity;
 
 use crate::PgBackend;
-use crate::columns::{Columns, small};
-use crate::commit::{Prepared, database_error, receipt, refusal};
+use crate::commit::{Answer, COMMIT_SQL, CommitRow, Prepared, answers, arguments, database_error};
 use crate::error::PgError;
 
 /// How many flushes may be in flight at once unless configured otherwise (see
@@ -34,17 +32,6 @@ pub const DEFAULT_MAX_FLUSHERS: usize = 2;
 /// How many stream writes one flush carries at most unless configured otherwise (see
 /// [`PgBackend::max_group`]).
 pub const DEFAULT_MAX_GROUP: usize = 256;
-
-/// The statement of a flush of several calls; its implicit transaction is theirs.
-/// The transaction's id is read as in [`crate::commit`]'s statement.
-const GROUP_SQL: &str = "SELECT positions, failures, \
-    coalesce(pg_current_xact_id_if_assigned()::text::bigint, 0) AS xid \
-    FROM fluvius.commit_group(\
-    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-    $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36)";
-
-/// What a caller hears back.
-type Answer = Result<CommitReceipt, StoreError>;
 
 /// A call of `commit` waiting in the queue.
 #[derive(Debug)]
@@ -356,32 +343,44 @@ impl PgBackend {
             }
             return Call::reply(reply, answer);
         }
-        let args = match group_arguments(&mut calls) {
+        let (mut batches, replies): (Vec<Prepared>, Vec<_>) =
+            calls.into_iter().map(|c| (c.prepared, c.reply)).unzip();
+        let args = match arguments(&mut batches) {
             Ok(args) => args,
             Err(err) => {
                 let err = StoreError::Invalid(format!(
                     "a group commit of {n} calls could not be encoded, nothing was sent: {err}"
                 ));
-                return calls.into_iter().for_each(|c| c.answer(Err(err.clone())));
+                return replies
+                    .into_iter()
+                    .for_each(|r| Call::reply(r, Err(err.clone())));
             }
         };
-        let result =
-            sqlx::query_as_with::<_, (Vec<i64>, Vec<Option<Value>>, i64), _>(GROUP_SQL, args)
-                .fetch_one(&mut **held)
-                .await;
+        let result = sqlx::query_as_with::<_, CommitRow, _>(COMMIT_SQL, args)
+            .fetch_one(&mut **held)
+            .await;
         match result {
-            Ok((positions, failures, xid)) => answer_group(calls, &positions, &failures, xid),
+            Ok(row) => {
+                for (reply, answer) in replies.into_iter().zip(answers(&batches, row)) {
+                    Call::reply(reply, answer);
+                }
+            }
             Err(err) => {
                 *conn = None;
-                self.group_failed(calls, err).await;
+                self.group_failed(batches, replies, err).await;
             }
         }
     }
 
     /// The group's statement failed: nothing of it committed, unless the connection failed on
     /// the way back.
-    async fn group_failed(&self, calls: Vec<Call>, err: sqlx::Error) {
-        let n = calls.len();
+    async fn group_failed(
+        &self,
+        batches: Vec<Prepared>,
+        replies: Vec<tokio::sync::oneshot::Sender<Answer>>,
+        err: sqlx::Error,
+    ) {
+        let n = batches.len();
         let err = match database_error(&err) {
             Some(db)
                 if db.severity() == PgSeverity::Error
@@ -389,7 +388,7 @@ impl PgBackend {
             {
                 // A call carried data the checks do not cover (an event id used before, a value
                 // out of range): the group rolled back. Each call alone gets its own outcome.
-                return self.send_alone(calls).await;
+                return self.send_alone(batches, replies).await;
             }
             // The server answered with an error: the group rolled back.
             Some(db) if db.severity() == PgSeverity::Error => {
@@ -410,18 +409,18 @@ impl PgBackend {
                 )
             }
         };
-        for call in calls {
-            call.answer(Err(err.clone()));
+        for reply in replies {
+            Call::reply(reply, Err(err.clone()));
         }
     }
 
     /// Sends each call on its own, one after the other (after a group that failed as a whole).
-    async fn send_alone(&self, calls: Vec<Call>) {
-        for Call {
-            mut prepared,
-            reply,
-        } in calls
-        {
+    async fn send_alone(
+        &self,
+        batches: Vec<Prepared>,
+        replies: Vec<tokio::sync::oneshot::Sender<Answer>>,
+    ) {
+        for (mut prepared, reply) in batches.into_iter().zip(replies) {
             let answer = match prepared.lay_out_again() {
                 Ok(()) => self.commit_prepared(&self.pool, prepared).await,
                 Err(err) => Err(err),
@@ -430,123 +429,5 @@ impl PgBackend {
             self.queue.flushes.fetch_add(1, Ordering::Relaxed);
             Call::reply(reply, answer);
         }
-    }
-}
-
-/// The arguments of `fluvius.commit_group` for the calls, whose columns are taken.
-fn group_arguments(calls: &mut [Call]) -> Result<PgArguments, StoreError> {
-    let mut columns = Columns::default();
-    let mut c_writes = Vec::with_capacity(calls.len());
-    let mut c_records = Vec::with_capacity(calls.len());
-    let mut c_snapshot_every = Vec::with_capacity(calls.len());
-    let (f_call, f_write, f_event) = set_based_calls(calls)?;
-    for call in calls.iter_mut() {
-        let own = std::mem::take(&mut call.prepared.columns);
-        c_writes.push(small("stream writes in one call", own.writes())?);
-        c_records.push(small("idempotency records in one call", own.records())?);
-        c_snapshot_every.push(call.prepared.snapshot_every);
-        columns.append(own)?;
-    }
-    let mut args = PgArguments::default();
-    let encoded = (|| {
-        sqlx::Arguments::add(&mut args, c_writes)?;
-        sqlx::Arguments::add(&mut args, c_records)?;
-        sqlx::Arguments::add(&mut args, c_snapshot_every)?;
-        sqlx::Arguments::add(&mut args, f_call)?;
-        sqlx::Arguments::add(&mut args, f_write)?;
-        sqlx::Arguments::add(&mut args, f_event)?;
-        columns.add_to(&mut args)
-    })();
-    encoded.map_err(|err| {
-        StoreError::from(PgError::query("encoding a group")(sqlx::Error::Encode(err)))
-    })?;
-    Ok(args)
-}
-
-/// The calls `fluvius.commit_group` may write in one set-based statement, as (call, write, event)
-/// numbers counted from 1 in the group: one event on an existing stream at a known version, no
-/// command id, and no other write of the group on that stream. The function checks all of it
-/// again but the last, which only the client knows cheaply.
-type SetBased = (Vec<i32>, Vec<i32>, Vec<i32>);
-
-/// Below this many such calls, single-row statements per call are as cheap (measured: the
-/// set-based statement costs more for one call, the same for 2 to 8, a third less for 16).
-const SET_BASED_MIN: usize = 4;
-
-fn set_based_calls(calls: &[Call]) -> Result<SetBased, StoreError> {
-    let mut writes_per_stream: HashMap<&StreamKey, usize> = HashMap::new();
-    for write in calls.iter().flat_map(|c| &c.prepared.batch.streams) {
-        *writes_per_stream.entry(&write.key).or_default() += 1;
-    }
-    let (mut f_call, mut f_write, mut f_event) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut first_write, mut first_event) = (0, 0);
-    for (i, call) in calls.iter().enumerate() {
-        let prepared = &call.prepared;
-        if let [write] = prepared.batch.streams.as_slice()
-            && write.events.len() == 1
-            && matches!(write.expected, ExpectedVersion::Exact(v) if v > 0)
-            && write.idempotency.is_empty()
-            && prepared.malformed.iter().all(Option::is_none)
-            && writes_per_stream.get(&write.key) == Some(&1)
-        {
-            f_call.push(small("calls in one group", i + 1)?);
-            f_write.push(small("stream writes in one group", first_write + 1)?);
-            f_event.push(small("events in one group", first_event + 1)?);
-        }
-        first_write += prepared.writes();
-        first_event += prepared.counts.iter().sum::<usize>();
-    }
-    if f_call.len() < SET_BASED_MIN {
-        return Ok(SetBased::default());
-    }
-    Ok((f_call, f_write, f_event))
-}
-
-/// Answers each call of a group from the function's result.
-fn answer_group(calls: Vec<Call>, positions: &[i64], failures: &[Option<Value>], xid: i64) {
-    let events: usize = calls
-        .iter()
-        .map(|c| c.prepared.counts.iter().sum::<usize>())
-        .sum();
-    if positions.len() != events || failures.len() != calls.len() {
-        let err = StoreError::outcome_unknown(
-            format!(
-                "a group commit of {} calls committed but answered {} positions for {events} events \
-             and {} outcomes: the calls' positions are unknown",
-                calls.len(),
-                positions.len(),
-                failures.len(),
-            ),
-            None,
-        );
-        return calls.into_iter().for_each(|c| c.answer(Err(err.clone())));
-    }
-    let mut first_write = 0;
-    let mut first_event = 0;
-    for (call, failure) in calls.into_iter().zip(failures) {
-        let prepared = &call.prepared;
-        let events: usize = prepared.counts.iter().sum();
-        let answer = match failure {
-            None => receipt(
-                &prepared.counts,
-                positions[first_event..first_event + events].to_vec(),
-                xid,
-            ),
-            Some(why) => Err(refusal(
-                why["code"].as_str().unwrap_or_default(),
-                why,
-                first_write,
-                prepared,
-            )
-            .unwrap_or_else(|| {
-                StoreError::internal(
-                    "the group commit refused the call",
-                    Some(fluvius_core::Detail::new(why)),
-                )
-            })),
-        };
-        first_write += prepared.writes();
-        first_event += events;
-        call.answer(answer);
     }
 }

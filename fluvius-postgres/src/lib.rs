@@ -43,7 +43,7 @@
 //!
 //! | call | SQL | round trips |
 //! |---|---|---|
-//! | `commit` (any batch: one command, a group of queued commands, an import of many streams) | through the commit queue (see [group commit](crate#group-commit)): `SELECT fluvius.commit_batch(..)` for a call flushed alone, `SELECT .. FROM fluvius.commit_group(..)` for several calls flushed together; either is one statement in its own implicit transaction, with the batch (or group) as parallel arrays | 1 per flush, shared by the calls it carries |
+//! | `commit` (any batch: one command, a group of queued commands, an import of many streams) | through the commit queue (see [group commit](crate#group-commit)): `SELECT .. FROM fluvius.commit(..)`, for a call flushed alone as for several flushed together: one statement in its own implicit transaction, with the calls' batches as parallel arrays | 1 per flush, shared by the calls it carries |
 //! | `load_state` | `SELECT .. FROM fluvius.states WHERE <key>` | 1 |
 //! | `read_stream` | `SELECT .. FROM fluvius.events WHERE <key> AND version > .. ORDER BY version` | 1 |
 //! | `load_snapshot` | latest of `fluvius.snapshots` and the state row within the range | 1 |
@@ -57,30 +57,35 @@
 //! `PgPoolOptions::test_before_acquire(false)`. The commit queue's flushers keep their
 //! connection from one flush to the next, so commits do not pay it.
 //!
-//! `fluvius.commit_batch` (a PL/pgSQL function, plans cached per connection) runs, in the one
-//! transaction of that statement:
+//! `fluvius.commit` (a PL/pgSQL function, plans cached per connection) is the one write
+//! algorithm: every commit goes through it, a call flushed alone being a group of one. In the one
+//! transaction of its statement it:
 //!
-//! 1. `pg_advisory_xact_lock` on a 64-bit hash of each stream key, in key order (no deadlocks
-//!    between batches), *before* any statement takes a transaction id, so that within a stream
-//!    the transaction order is the version order;
-//! 2. reads each stream's head (`states.version`, 0 without a row) in a statement of its own,
-//!    after the lock, and compares it with the expected version (a stream written twice in one
-//!    batch chains), raising `FV001`, which becomes
-//!    [`StoreError::Conflict`];
-//! 3. rejects a command id already recorded (`FV003`, [`StoreError::DuplicateCommandId`]);
-//! 4. inserts the events (`INSERT .. RETURNING position`; `.. SELECT FROM unnest(..)` for
-//!    several), never `ON CONFLICT DO NOTHING`: a duplicate (stream, version) is a conflict;
-//! 5. writes one state row per stream, keeping `created_at`;
-//! 6. writes a snapshot of each stream whose version crossed a multiple of `snapshot_every`;
-//! 7. inserts the idempotency records, in key order.
+//! 1. takes `pg_advisory_xact_lock` on a 64-bit hash of each stream key of the group, in key
+//!    order (no deadlocks between groups), then the lock of each command id (the two-integer lock
+//!    space, which stream keys never use), *before* any statement takes a transaction id, so that
+//!    within a stream the transaction order is the version order and a duplicate check cannot race
+//!    another commit;
+//! 2. for each call in queue order, checks everything before writing anything: each stream's
+//!    head (`states.version`, 0 without a row) against the expected version (a stream written
+//!    twice in one call chains), a malformed write, a command id already recorded (before the
+//!    group or by an earlier call of it);
+//! 3. writes a call that passes: its events (`INSERT .. RETURNING position`, never
+//!    `ON CONFLICT DO NOTHING`: a duplicate (stream, version) is a conflict), one state row per
+//!    stream keeping `created_at`, a snapshot of each stream whose version crossed a multiple of
+//!    `snapshot_every`, and its idempotency records, in key order;
+//! 4. returns the events' positions and, per call, why it was refused, if it was:
+//!    [`StoreError::Conflict`] (with the write and the actual head),
+//!    [`StoreError::DuplicateCommandId`], or a malformed write. A refused call wrote nothing.
 //!
-//! A single stream write (a command, or the commands the domain queued on one stream and
-//! commits together) takes a path of single-row statements: the lock, `SELECT version`, one
-//! `INSERT` into `events` (one per write, whatever the number of events), `UPDATE` of the state
-//! row (`INSERT` for a new stream), and, only when needed, the snapshot and idempotency rows.
-//! Several stream writes (an import) take a set-based path whose statement count does not grow
-//! with the batch. A zero-event write only checks its version and writes its idempotency
-//! records. Any error rolls the whole transaction back.
+//! One event at a known version (the common command) costs one statement: the state row moves
+//! from the expected head (a new row for a new stream), and the event is inserted only if it did;
+//! if it did not, the checks say why. Another single stream write takes single-row statements,
+//! whatever its number of events; several stream writes in one call (an import) take set-based
+//! statements whose count does not grow with the call. With four calls or more that share nothing
+//! with the rest of the group (one event on an existing stream, no command id, alone on their
+//! stream), one `UPDATE .. FROM` and one `INSERT` write all of them. A zero-event write only
+//! checks its version and writes its idempotency records.
 //!
 //! # Group commit
 //!
@@ -100,20 +105,10 @@
 //!   (keeping its connection) before it stops. Calls arriving during a flush wait for the next
 //!   one: the busier the backend, the bigger the groups. The queue and its count of flushers
 //!   share one mutex, so a queued call always has a flusher that will take it.
-//! - A call flushed alone goes through `fluvius.commit_batch` (cheaper for one call, measured).
-//!   Several go through `fluvius.commit_group`, which takes the advisory locks of all their
-//!   streams, sorted, then those of all their command ids (the two-integer lock space, which
-//!   stream keys never use), before any statement takes a transaction id; then it commits each
-//!   call or refuses it, in queue order: a call is checked against the heads and command ids as
-//!   the earlier *committed* calls of the group left them, and written only if every check
-//!   passes, so a refused call leaves nothing for the later ones to see. One event at a known
-//!   version costs one statement (the state row moves from the expected head, and the event is
-//!   inserted only if it did); with four calls or more that share nothing with the rest of the
-//!   group (one event on an existing stream, no command id, alone on their stream), one
-//!   `UPDATE .. FROM` and one `INSERT` write all of them. The function returns the positions and,
-//!   per call, why it was refused: [`StoreError::Conflict`] (with the write and the actual head),
-//!   [`StoreError::DuplicateCommandId`] (a command id recorded before the group or by an earlier
-//!   call of it: the first wins), or a malformed write.
+//! - The flush is one call of `fluvius.commit` (above): each call is checked against the heads
+//!   and command ids as the earlier *committed* calls of the group left them, and written only if
+//!   every check passes, so a refused call leaves nothing for the later ones to see; of two calls
+//!   with one command id, the first wins.
 //! - If the group's statement fails on data the checks cannot see (an integrity or data error,
 //!   such as an event id used before), the group rolled back and each of its calls is sent alone,
 //!   so each gets its own outcome. Any other error fails every call of the group with

@@ -11,14 +11,14 @@ use sqlx::{Connection, PgConnection};
 use support::{TestDb, count, key, record, write};
 use uuid::Uuid;
 
-/// Waits until a backend of this database waits on a lock while running `commit_batch`, and
+/// Waits until a backend of this database waits on a lock while running `fluvius.commit`, and
 /// returns its pid and whether it holds a transaction id (has written something).
 async fn blocked_commit(admin: &mut PgConnection) -> (i32, bool) {
     for _ in 0..500 {
         let found: Option<(i32, bool)> = sqlx::query_as(
             "SELECT pid, backend_xid IS NOT NULL FROM pg_stat_activity \
              WHERE datname = current_database() AND wait_event_type = 'Lock' \
-               AND query LIKE '%commit_batch%'",
+               AND query LIKE '%fluvius.commit(%'",
         )
         .fetch_optional(&mut *admin)
         .await

@@ -117,7 +117,7 @@ async fn block(db: &TestDb, backend: &PgBackend) -> (Holder, StreamKey, Outcome)
         backend,
         CommitBatch::single(write(&blocker, ExpectedVersion::NoStream, 1)),
     );
-    blocked_in(db, "commit_batch").await;
+    blocked_in(db, "fluvius.commit(").await;
     queued(backend, 0).await;
     (holder, blocker, blocked)
 }
@@ -582,7 +582,7 @@ async fn a_group_whose_connection_dies_fails_each_call() {
     let (s1, s2) = (key("", "dead", "s1"), key("", "dead", "s2"));
     let mut holder = Holder::new(&db, &[&blocker, &s1]).await;
     let blocked = spawn_commit(&backend, single(&blocker, ExpectedVersion::NoStream, 1));
-    blocked_in(&db, "commit_batch").await;
+    blocked_in(&db, "fluvius.commit(").await;
     let handles = queue_in_order(
         &backend,
         vec![
@@ -594,7 +594,7 @@ async fn a_group_whose_connection_dies_fails_each_call() {
     holder.release(&blocker).await;
     blocked.await.expect("task").expect("the blocked commit");
     // The group now waits for the lock of s1.
-    let pid = blocked_in(&db, "commit_group").await;
+    let pid = blocked_in(&db, "fluvius.commit(").await;
     let mut admin = PgConnection::connect_with(&db.options())
         .await
         .expect("admin");
