@@ -94,7 +94,9 @@ impl Backend for Mutant {
                         .await?
                         .map_or(0, |s| s.version);
                     write.expected = ExpectedVersion::at(head);
-                    for (version, event) in (head + 1..).zip(&mut write.events) {
+                    for (version, event) in
+                        (head + 1..).zip(std::sync::Arc::make_mut(&mut write.events).iter_mut())
+                    {
                         event.version = version;
                     }
                     write.state.version = head + write.events.len() as u64;
@@ -108,7 +110,9 @@ impl Backend for Mutant {
                 Flaw::NoIdempotency => write.idempotency.clear(),
                 Flaw::TenantBlind => {
                     write.key.tenant.clear();
-                    write.events.iter_mut().for_each(|e| e.tenant.clear());
+                    std::sync::Arc::make_mut(&mut write.events)
+                        .iter_mut()
+                        .for_each(|e| e.tenant.clear());
                     write.idempotency.iter_mut().for_each(|r| r.tenant.clear());
                 }
                 Flaw::DropsDigest => write.state.digest.clear(),

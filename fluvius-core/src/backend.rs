@@ -237,8 +237,10 @@ pub struct StreamWrite {
     pub key: StreamKey,
     /// The version the stream must be at.
     pub expected: ExpectedVersion,
-    /// The new events, versions already assigned, positions 0.
-    pub events: Vec<EventEnvelope>,
+    /// The new events, versions already assigned, positions 0. Shared: the domain keeps a
+    /// handle and reuses the events for the command's response, so a backend that is done with
+    /// them when `commit` returns (it copied what it keeps) spares the domain a copy of each.
+    pub events: Arc<Vec<EventEnvelope>>,
     /// The state row after the events.
     pub state: StateWrite,
     /// Idempotency records to write with them.
@@ -250,14 +252,14 @@ impl StreamWrite {
     pub fn new(
         key: StreamKey,
         expected: ExpectedVersion,
-        events: Vec<EventEnvelope>,
+        events: impl Into<Arc<Vec<EventEnvelope>>>,
         state: StateWrite,
         idempotency: Vec<IdempotencyRecord>,
     ) -> Self {
         StreamWrite {
             key,
             expected,
-            events,
+            events: events.into(),
             state,
             idempotency,
         }
@@ -486,9 +488,15 @@ impl StreamRange {
 
     /// Whether an event falls in the range.
     pub fn contains(&self, event: &EventEnvelope) -> bool {
-        event.version > self.after_version
-            && self.up_to_version.is_none_or(|v| event.version <= v)
-            && self.recorded_until.is_none_or(|t| event.recorded_at <= t)
+        self.admits(event.version, event.recorded_at)
+    }
+
+    /// Whether an event at this version, recorded at this instant, is in the range (for a
+    /// backend that keeps events in a form of its own).
+    pub fn admits(&self, version: u64, recorded_at: DateTime<Utc>) -> bool {
+        version > self.after_version
+            && self.up_to_version.is_none_or(|v| version <= v)
+            && self.recorded_until.is_none_or(|t| recorded_at <= t)
     }
 }
 

@@ -60,7 +60,7 @@ impl IntoTarget for AggRoot {
 
 impl IntoTarget for NewRoot {
     fn into_target(self) -> (AggRoot, bool) {
-        (AggRoot::new(self.0, Uuid::now_v7()), true)
+        (AggRoot::new(self.0, crate::ids::new_v7()), true)
     }
 }
 
@@ -228,7 +228,7 @@ impl Command {
     pub(crate) fn new(key: String, payload: Payload, target: impl IntoTarget) -> Self {
         let (root, generated_id) = target.into_target();
         Command {
-            id: Uuid::now_v7(),
+            id: crate::ids::new_v7(),
             caller_id: false,
             key,
             root,

@@ -46,7 +46,7 @@ impl Context {
         Context {
             user: None,
             tenant: String::new(),
-            correlation_id: Uuid::now_v7(),
+            correlation_id: crate::ids::new_v7(),
             causation_id: None,
             time: Utc::now(),
             headers: BTreeMap::new(),

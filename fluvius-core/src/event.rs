@@ -50,7 +50,7 @@ impl EventEnvelope {
         recorded_at: DateTime<Utc>,
     ) -> Self {
         EventEnvelope {
-            event_id: Uuid::now_v7(),
+            event_id: crate::ids::new_v7(),
             tenant: key.tenant.clone(),
             namespace: key.namespace.clone(),
             resource: key.resource.clone(),

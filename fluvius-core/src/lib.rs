@@ -13,6 +13,7 @@ mod domain;
 pub mod error;
 pub mod event;
 pub mod filter;
+mod ids;
 pub mod limits;
 pub mod log;
 mod response;

@@ -143,12 +143,21 @@ pub struct LogFilter {
 impl LogFilter {
     /// Whether an event passes the filter.
     pub fn matches(&self, event: &EventEnvelope) -> bool {
-        self.namespace
-            .as_ref()
-            .is_none_or(|n| *n == event.namespace)
-            && self.tenant.as_ref().is_none_or(|t| *t == event.tenant)
-            && self.resource.as_ref().is_none_or(|r| *r == event.resource)
-            && (self.evt_keys.is_empty() || self.evt_keys.contains(&event.evt_key))
+        self.admits(
+            &event.tenant,
+            &event.namespace,
+            &event.resource,
+            &event.evt_key,
+        )
+    }
+
+    /// Whether an event of this tenant, namespace, resource and key passes the filter (for a
+    /// backend that keeps events in a form of its own).
+    pub fn admits(&self, tenant: &str, namespace: &str, resource: &str, evt_key: &str) -> bool {
+        self.namespace.as_deref().is_none_or(|n| n == namespace)
+            && self.tenant.as_deref().is_none_or(|t| t == tenant)
+            && self.resource.as_deref().is_none_or(|r| r == resource)
+            && (self.evt_keys.is_empty() || self.evt_keys.iter().any(|k| k == evt_key))
     }
 
     /// Whether the filter lets every event through.

@@ -151,7 +151,7 @@ impl<A: Aggregate> Given<'_, A> {
             return Err(Error::not_found(&root.resource, &root.id));
         }
         let mut context = self.test.context.clone();
-        context.command_id = Some(uuid::Uuid::now_v7());
+        context.command_id = Some(crate::ids::new_v7());
         context.root = Some(root.clone());
         let call = ActionCall::new(index, &context, &root, state.as_ref(), &payload);
         let outcome = self

@@ -63,7 +63,11 @@ impl Backend for MemBackend {
     }
 
     fn commit(&self, batch: CommitBatch) -> BoxFuture<'_, Result<CommitReceipt, StoreError>> {
-        Box::pin(async move { self.store.write().commit(batch) })
+        Box::pin(async move {
+            // Encoding the event data takes no lock.
+            let encoded = crate::commit::encode_batch(&batch)?;
+            self.store.write().commit(batch, encoded)
+        })
     }
 
     fn load_state<'a>(
@@ -78,11 +82,11 @@ impl Backend for MemBackend {
         key: &'a StreamKey,
         range: StreamRange,
     ) -> BoxFuture<'a, Result<Vec<EventEnvelope>, StoreError>> {
-        Box::pin(async move { Ok(self.store.read().read_stream(key, range)) })
+        Box::pin(async move { self.store.read().read_stream(key, range) })
     }
 
     fn read_log<'a>(&'a self, query: &'a LogQuery) -> BoxFuture<'a, Result<LogPage, StoreError>> {
-        Box::pin(async move { Ok(self.store.read().read_log(query)) })
+        Box::pin(async move { self.store.read().read_log(query) })
     }
 
     fn log_cursor(&self, position: u64) -> BoxFuture<'_, Result<Option<LogCursor>, StoreError>> {

@@ -10,15 +10,33 @@ use std::sync::Arc;
 use fluvius_core::{CommitBatch, CommitReceipt, EventEnvelope, StoreError, StreamKey, StreamWrite};
 use uuid::Uuid;
 
+use crate::event::{Encoded, StoredEvent, encode};
 use crate::store::{FastMap, Store, Stream};
+
+/// The encoded events of a batch: one list per stream write.
+pub(crate) type EncodedBatch = Vec<Vec<Encoded>>;
+
+/// Encodes the events of a batch for the store (see [`crate::event`]).
+pub(crate) fn encode_batch(batch: &CommitBatch) -> Result<EncodedBatch, StoreError> {
+    batch
+        .streams
+        .iter()
+        .map(|write| write.events.iter().map(encode).collect())
+        .collect()
+}
 
 impl Store {
     /// Writes a batch atomically: every stream write is checked before any is applied.
-    pub(crate) fn commit(&mut self, batch: CommitBatch) -> Result<CommitReceipt, StoreError> {
+    /// `encoded` holds its events' data, from [`encode_batch`].
+    pub(crate) fn commit(
+        &mut self,
+        batch: CommitBatch,
+        encoded: EncodedBatch,
+    ) -> Result<CommitReceipt, StoreError> {
         self.check(&batch)?;
         let mut positions = Vec::with_capacity(batch.streams.len());
-        for write in batch.streams {
-            positions.push(self.apply(write));
+        for (write, encoded) in batch.streams.into_iter().zip(encoded) {
+            positions.push(self.apply(write, encoded));
         }
         Ok(CommitReceipt::new(positions))
     }
@@ -53,7 +71,7 @@ impl Store {
     }
 
     /// Applies one checked stream write; returns the positions given to its events.
-    fn apply(&mut self, write: StreamWrite) -> Vec<u64> {
+    fn apply(&mut self, write: StreamWrite, encoded: Vec<Encoded>) -> Vec<u64> {
         let StreamWrite {
             key,
             events,
@@ -90,21 +108,28 @@ impl Store {
                     key.resource.clone(),
                 );
                 self.index.entry(scope).or_default().insert(key.id.clone());
-                entry.insert(Stream::default())
+                let shared = Arc::new(key.clone());
+                entry.insert(Stream {
+                    key: shared,
+                    events: Vec::new(),
+                    state: None,
+                })
             }
         };
         let head = stream.state.as_ref().map_or(0, |row| row.version);
         let mut positions = Vec::with_capacity(events.len());
         self.log.reserve(events.len());
         stream.events.reserve(events.len());
-        for (version, mut event) in (head + 1..).zip(events) {
-            // Checked to match already; assigned so the stored event cannot disagree.
-            event.version = version;
-            event.position = self.log.len() as u64 + 1;
-            positions.push(event.position);
-            let event = Arc::new(event);
-            self.log.push(Arc::clone(&event));
-            stream.events.push(event);
+        for ((version, event), encoded) in (head + 1..).zip(events.iter()).zip(encoded) {
+            // Checked to match already; the stored event takes the store's numbers.
+            let position = self.log.len() as u64 + 1;
+            positions.push(position);
+            let mut stored =
+                StoredEvent::new(event, encoded, &stream.key, position, &mut self.strings);
+            stored.version = version;
+            let stored = Arc::new(stored);
+            self.log.push(Arc::clone(&stored));
+            stream.events.push(stored);
         }
 
         let mut row = state;
@@ -127,7 +152,7 @@ fn check_events(write: &StreamWrite, head: u64) -> Result<u64, StoreError> {
             actual: head,
         });
     }
-    for (version, event) in (head + 1..).zip(&write.events) {
+    for (version, event) in (head + 1..).zip(write.events.iter()) {
         if !belongs_to(event, key) {
             return Err(StoreError::Invalid(format!(
                 "event {} is addressed to stream {}/{}.{}/{} but was written to stream {key}",

@@ -38,6 +38,7 @@
 
 mod backend;
 mod commit;
+mod event;
 mod find;
 mod refresh;
 mod store;

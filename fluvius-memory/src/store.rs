@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use fluvius_core::{
-    EventEnvelope, IdempotencyRecord, LogCursor, LogPage, LogQuery, StoredState, StreamKey,
-    StreamRange,
+    EventEnvelope, IdempotencyRecord, LogCursor, LogPage, LogQuery, StoreError, StoredState,
+    StreamKey, StreamRange,
 };
 use uuid::Uuid;
+
+use crate::event::{Interner, StoredEvent};
 
 /// A hash map with a fast, seeded hasher: keys come from users, so the seed stays random.
 pub(crate) type FastMap<K, V> = HashMap<K, V, RandomState>;
@@ -23,20 +25,23 @@ pub(crate) type ResourceScope = (String, String, String);
 #[derive(Debug, Default)]
 pub(crate) struct Store {
     /// The global log; an event's position is its index plus one.
-    pub(crate) log: Vec<Arc<EventEnvelope>>,
+    pub(crate) log: Vec<Arc<StoredEvent>>,
     /// Each stream's events and current state row.
     pub(crate) streams: FastMap<StreamKey, Stream>,
     /// The ids of the streams of a resource that have a state row, in id order (for `find`).
     pub(crate) index: FastMap<ResourceScope, BTreeSet<String>>,
     /// Idempotency records by tenant, then command id (nested so a lookup needs no allocation).
     pub(crate) idempotency: FastMap<String, FastMap<Uuid, IdempotencyRecord>>,
+    /// The strings events repeat, kept once.
+    pub(crate) strings: Interner,
 }
 
-/// One stream: its events in version order (the event at index `i` has version `i + 1`) and its
-/// state row.
-#[derive(Debug, Default)]
+/// One stream: its key (shared by its events), its events in version order (the event at index
+/// `i` has version `i + 1`) and its state row.
+#[derive(Debug)]
 pub(crate) struct Stream {
-    pub(crate) events: Vec<Arc<EventEnvelope>>,
+    pub(crate) key: Arc<StreamKey>,
+    pub(crate) events: Vec<Arc<StoredEvent>>,
     pub(crate) state: Option<StoredState>,
 }
 
@@ -65,9 +70,13 @@ impl Store {
     ///
     /// Versions are dense, so the version bounds select a slice directly; only the time bound
     /// needs looking at each event.
-    pub(crate) fn read_stream(&self, key: &StreamKey, range: StreamRange) -> Vec<EventEnvelope> {
+    pub(crate) fn read_stream(
+        &self,
+        key: &StreamKey,
+        range: StreamRange,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
         let Some(stream) = self.streams.get(key) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let len = stream.events.len();
         let start = index(range.after_version).min(len);
@@ -77,29 +86,32 @@ impl Store {
             .get(start..end.max(start))
             .unwrap_or_default()
             .iter()
-            .filter(|event| range.contains(event))
-            .map(|event| EventEnvelope::clone(event))
+            .filter(|event| range.admits(event.version, event.recorded_at))
+            .map(|event| event.envelope())
             .collect()
     }
 
     /// One page of the global log. Position order is log order here, so an event's cursor is
     /// `(0, position)`; a cursor from another store (a non-zero first component) is after every
     /// event of this one.
-    pub(crate) fn read_log(&self, query: &LogQuery) -> LogPage {
+    pub(crate) fn read_log(&self, query: &LogQuery) -> Result<LogPage, StoreError> {
         let after = query.after;
         let start = if after.tx() == 0 {
             index(after.position()).min(self.log.len())
         } else {
             self.log.len()
         };
-        let mut matching = self.log[start..]
-            .iter()
-            .filter(|event| query.filter.matches(event));
+        let mut matching = self.log[start..].iter().filter(|event| {
+            let key = &event.stream;
+            query
+                .filter
+                .admits(&key.tenant, &key.namespace, &key.resource, &event.evt_key)
+        });
         let entries: Vec<(LogCursor, EventEnvelope)> = matching
             .by_ref()
             .take(query.limit)
-            .map(|event| (cursor(event), EventEnvelope::clone(event)))
-            .collect();
+            .map(|event| Ok((cursor(event), event.envelope()?)))
+            .collect::<Result<_, StoreError>>()?;
         let caught_up = matching.next().is_none();
         let next = if caught_up {
             // Everything up to the head was looked at.
@@ -110,7 +122,7 @@ impl Store {
             // More is waiting: continue right after the last event returned.
             entries.last().map_or(after, |(last, _)| *last)
         };
-        LogPage::new(entries, next.max(after), caught_up)
+        Ok(LogPage::new(entries, next.max(after), caught_up))
     }
 
     /// The cursor of the event at a global position.
@@ -138,7 +150,7 @@ impl Store {
 }
 
 /// The cursor at an event of this store.
-fn cursor(event: &EventEnvelope) -> LogCursor {
+fn cursor(event: &StoredEvent) -> LogCursor {
     LogCursor::new(0, event.position)
 }
 

@@ -90,7 +90,7 @@ impl Columns {
             c.w_created_at.push(micros(write.state.created_at));
             c.w_updated_at.push(micros(write.state.updated_at));
             c.w_updated_by.push(write.state.updated_by.clone());
-            for (k, event) in (1..).zip(&write.events) {
+            for (k, event) in (1..).zip(write.events.iter()) {
                 let metadata =
                     serde_json::to_value(&event.metadata).map_err(|err| PgError::Encode {
                         what: format!("the metadata of event {}", event.event_id),

@@ -243,7 +243,7 @@ fn reject_repeated_ids(batch: &CommitBatch) -> Result<(), StoreError> {
 fn malformed(write: &StreamWrite) -> Option<String> {
     let key = &write.key;
     let base = write.expected.as_u64();
-    for (k, event) in (1..).zip(&write.events) {
+    for (k, event) in (1..).zip(write.events.iter()) {
         if !belongs_to(event, key) {
             return Some(format!(
                 "event {} is addressed to stream {}/{}.{}/{} but was written to stream {key}",

@@ -361,7 +361,11 @@ impl PgBackend {
             .await;
         match result {
             Ok(row) => {
-                for (reply, answer) in replies.into_iter().zip(answers(&batches, row)) {
+                let answers = answers(&batches, row);
+                // Let go of the events first: a caller that holds the last handle on its events
+                // takes them back without a copy.
+                drop(batches);
+                for (reply, answer) in replies.into_iter().zip(answers) {
                     Call::reply(reply, answer);
                 }
             }

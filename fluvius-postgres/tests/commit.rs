@@ -125,7 +125,7 @@ async fn a_refused_batch_writes_nothing_and_says_why() {
     );
 
     let mut gap = write(&b, ExpectedVersion::NoStream, 2);
-    gap.events[1].version = 5;
+    std::sync::Arc::make_mut(&mut gap.events)[1].version = 5;
     let err = backend
         .commit(CommitBatch::single(gap))
         .await
@@ -133,7 +133,7 @@ async fn a_refused_batch_writes_nothing_and_says_why() {
     assert!(err.to_string().contains("without gaps"), "{err}");
 
     let mut astray = write(&b, ExpectedVersion::NoStream, 1);
-    astray.events[0].identifier = "elsewhere".into();
+    std::sync::Arc::make_mut(&mut astray.events)[0].identifier = "elsewhere".into();
     let err = backend
         .commit(CommitBatch::single(astray))
         .await

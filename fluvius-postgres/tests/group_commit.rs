@@ -481,7 +481,7 @@ async fn calls_of_several_writes_keep_their_own_outcome() {
         key("", "multi", "k"),
     );
     let mut gap = write(&k, ExpectedVersion::NoStream, 2);
-    gap.events[1].version = 5;
+    std::sync::Arc::make_mut(&mut gap.events)[1].version = 5;
     let handles = queue_in_order(
         &backend,
         vec![
@@ -648,7 +648,7 @@ async fn a_call_the_checks_cannot_see_fails_alone() {
     // An event id used before: only the events table's unique key sees it, and its violation
     // rolls the whole group back; each call is then sent alone.
     let mut reused = write(&q, ExpectedVersion::NoStream, 1);
-    reused.events[0].event_id = stored;
+    std::sync::Arc::make_mut(&mut reused.events)[0].event_id = stored;
     let handles = queue_in_order(
         &backend,
         vec![

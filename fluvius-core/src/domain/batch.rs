@@ -86,10 +86,11 @@ impl Pending {
     }
 }
 
-/// What one command decided: its events and the head they lead to.
+/// What one command decided: its events (handed to the batch's stream write; this is their
+/// number) and the head they lead to.
 struct Decided<'p> {
     pending: &'p Pending,
-    events: Vec<EventEnvelope>,
+    events: usize,
     head: CachedStream,
     record: Option<IdempotencyRecord>,
 }
@@ -133,9 +134,10 @@ impl DomainInner {
             }
             let mut head = start.clone();
             let mut decided = Vec::with_capacity(open.len());
+            let mut events = Vec::with_capacity(open.len());
             let mut refused = Vec::new();
             for pending in open.drain(..) {
-                match self.decide(pending, key, &head).await {
+                match self.decide(pending, key, &head, &mut events).await {
                     Ok(d) => {
                         head = d.head.clone();
                         decided.push(d);
@@ -143,27 +145,34 @@ impl DomainInner {
                     Err(err) => refused.push((pending, err)),
                 }
             }
-            let writes = decided
-                .iter()
-                .any(|d| !d.events.is_empty() || d.record.is_some());
+            let writes = !events.is_empty() || decided.iter().any(|d| d.record.is_some());
             let committed = if writes {
-                self.commit(key, entry, &start, &head, &decided).await
+                self.commit(
+                    key,
+                    entry,
+                    &start,
+                    &head,
+                    &decided,
+                    std::mem::take(&mut events),
+                )
+                .await
             } else {
-                Ok(Vec::new())
+                Ok((Vec::new(), Vec::new()))
             };
             let err = match committed {
-                Ok(cursors) => {
+                Ok((cursors, events)) => {
                     let count = decided.len() as u64;
                     let mut cursors = cursors.into_iter();
+                    let mut events = events.into_iter();
                     for d in decided {
-                        let mut events = d.events;
+                        let mut own: Vec<EventEnvelope> = events.by_ref().take(d.events).collect();
                         let mut last = LogCursor::START;
-                        for (event, cursor) in events.iter_mut().zip(cursors.by_ref()) {
+                        for (event, cursor) in own.iter_mut().zip(cursors.by_ref()) {
                             event.position = cursor.position();
                             last = cursor;
                         }
                         d.pending
-                            .resolve(Ok(response(d.pending, events, last, &d.head, resource)));
+                            .resolve(Ok(response(d.pending, own, last, &d.head, resource)));
                     }
                     for (pending, err) in refused {
                         pending.resolve(Err(err));
@@ -267,12 +276,14 @@ impl DomainInner {
         }
     }
 
-    /// Runs one command's action against `head` and stamps its events.
+    /// Runs one command's action against `head` and stamps its events, appending them to
+    /// `events` (untouched when the command is refused).
     async fn decide<'p>(
         &self,
         pending: &'p Pending,
         key: &StreamKey,
         head: &CachedStream,
+        events: &mut Vec<EventEnvelope>,
     ) -> Result<Decided<'p>, Error> {
         let command = &pending.command;
         let descriptor = &pending.action.descriptor;
@@ -315,12 +326,17 @@ impl DomainInner {
             time: context.time,
             headers: context.headers.clone(),
         };
-        let events: Vec<EventEnvelope> = outcome
-            .events
-            .into_iter()
-            .enumerate()
-            .map(|(i, raw)| EventEnvelope {
-                event_id: Uuid::now_v7(),
+        let count = outcome.events.len();
+        let mut metadata = Some(metadata);
+        for (i, raw) in outcome.events.into_iter().enumerate() {
+            // The last event takes the metadata itself, the others a copy.
+            let metadata = if i + 1 == count {
+                metadata.take().unwrap_or_default()
+            } else {
+                metadata.clone().unwrap_or_default()
+            };
+            events.push(EventEnvelope {
+                event_id: crate::ids::new_v7(),
                 tenant: key.tenant.clone(),
                 namespace: key.namespace.clone(),
                 resource: key.resource.clone(),
@@ -329,14 +345,14 @@ impl DomainInner {
                 evt_key: raw.evt_key.to_owned(),
                 schema_version: raw.schema_version,
                 payload: raw.payload,
-                metadata: metadata.clone(),
+                metadata,
                 recorded_at: now,
                 position: 0,
-            })
-            .collect();
+            });
+        }
         let next = match outcome.state {
-            Some(state) if !events.is_empty() => CachedStream {
-                version: head.version + events.len() as u64,
+            Some(state) if count > 0 => CachedStream {
+                version: head.version + count as u64,
                 state: Arc::from(state),
                 deleted: head.deleted || descriptor.deletes,
                 created_at: head.created_at.or(Some(now)),
@@ -366,14 +382,14 @@ impl DomainInner {
         };
         Ok(Decided {
             pending,
-            events,
+            events: count,
             head: next,
             record,
         })
     }
 
-    /// Writes the decided commands in one commit; returns the log cursors of their events in
-    /// order.
+    /// Writes the decided commands (whose events, in order, are `events`) in one commit; returns
+    /// the log cursors of the events and the events themselves, in order.
     async fn commit(
         &self,
         key: &StreamKey,
@@ -381,14 +397,17 @@ impl DomainInner {
         start: &CachedStream,
         head: &CachedStream,
         decided: &[Decided<'_>],
-    ) -> Result<Vec<LogCursor>, StoreError> {
-        let events: Vec<EventEnvelope> = decided.iter().flat_map(|d| d.events.clone()).collect();
+        events: Vec<EventEnvelope>,
+    ) -> Result<(Vec<LogCursor>, Vec<EventEnvelope>), StoreError> {
+        let events = Arc::new(events);
         let records = decided.iter().filter_map(|d| d.record.clone()).collect();
-        let write = self.stream_write(key, entry, start, head, events, records);
+        let write = self.stream_write(key, entry, start, head, Arc::clone(&events), records);
         let receipt = self
             .traced_commit(CommitBatch::single(write), decided.len())
             .await?;
-        Ok(receipt.cursors(0).collect())
+        // A backend that kept no handle on the events gives them back without a copy.
+        let events = Arc::try_unwrap(events).unwrap_or_else(|shared| shared.as_ref().clone());
+        Ok((receipt.cursors(0).collect(), events))
     }
 
     /// One backend commit inside its `fluvius.commit` span (backend, streams, events, commands,

@@ -119,7 +119,7 @@ impl DomainInner {
         entry: &ResourceEntry,
         start: &CachedStream,
         head: &CachedStream,
-        events: Vec<EventEnvelope>,
+        events: Arc<Vec<EventEnvelope>>,
         records: Vec<IdempotencyRecord>,
     ) -> StreamWrite {
         let now = head.updated_at.unwrap_or_else(|| self.clock.now());

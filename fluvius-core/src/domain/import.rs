@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::backend::{CommitBatch, StreamKey};
 use crate::error::Error;
@@ -169,10 +168,10 @@ impl Domain {
                 last = Some(at);
                 let mut metadata = event.metadata;
                 if metadata.correlation_id.is_nil() {
-                    metadata.correlation_id = Uuid::now_v7();
+                    metadata.correlation_id = crate::ids::new_v7();
                 }
                 envelopes.push(EventEnvelope {
-                    event_id: Uuid::now_v7(),
+                    event_id: crate::ids::new_v7(),
                     tenant: key.tenant.clone(),
                     namespace: key.namespace.clone(),
                     resource: key.resource.clone(),
@@ -205,7 +204,14 @@ impl Domain {
                 event.position = 0;
             }
             total += envelopes.len();
-            writes.push(inner.stream_write(key, entry, &start, &head, envelopes, Vec::new()));
+            writes.push(inner.stream_write(
+                key,
+                entry,
+                &start,
+                &head,
+                std::sync::Arc::new(envelopes),
+                Vec::new(),
+            ));
             heads.push((position_of[key], head));
         }
         match inner.traced_commit(CommitBatch::new(writes), 0).await {

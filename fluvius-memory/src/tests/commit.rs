@@ -182,7 +182,7 @@ async fn events_must_continue_their_stream_and_name_it() {
     let backend = MemBackend::new();
     let a = key("", "a");
     let mut gap = write(&a, 0, 2);
-    gap.events[1].version = 3;
+    std::sync::Arc::make_mut(&mut gap.events)[1].version = 3;
     let err = commit_one(&backend, gap).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::Invalid(m) if m.contains("without gaps")),
@@ -190,7 +190,7 @@ async fn events_must_continue_their_stream_and_name_it() {
     );
 
     let mut stray = write(&a, 0, 1);
-    stray.events[0].tenant = "intruder".into();
+    std::sync::Arc::make_mut(&mut stray.events)[0].tenant = "intruder".into();
     let err = commit_one(&backend, stray).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::Invalid(m) if m.contains("addressed to")),

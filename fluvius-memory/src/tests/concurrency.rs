@@ -50,7 +50,7 @@ async fn concurrent_writers_take_turns_without_gaps() {
                     .unwrap()
                     .map_or(0, |s| s.version);
                 let mut attempt = write(&k, head, 1);
-                attempt.events[0].payload = json!({ "task": task });
+                std::sync::Arc::make_mut(&mut attempt.events)[0].payload = json!({ "task": task });
                 match commit_one(&backend, attempt).await {
                     Ok(_) => won.push(head + 1),
                     Err(StoreError::Conflict { .. }) => conflicts += 1,

@@ -69,7 +69,7 @@ fn write(key: &StreamKey, head: u64, count: u64) -> StreamWrite {
         0 => ExpectedVersion::NoStream,
         v => ExpectedVersion::Exact(v),
     };
-    let events = (head + 1..=head + count)
+    let events: Vec<EventEnvelope> = (head + 1..=head + count)
         .map(|v| event(key, v, json!({ "amount": v })))
         .collect();
     let doc = json!({ "balance": head + count });
