@@ -168,6 +168,7 @@ mod find;
 mod group;
 mod log;
 mod migrate;
+mod notify;
 mod read;
 mod refresh;
 
@@ -175,3 +176,4 @@ pub use backend::{DEFAULT_SNAPSHOT_EVERY, PgBackend};
 pub use error::PgError;
 pub use group::{CommitStats, DEFAULT_MAX_FLUSHERS, DEFAULT_MAX_GROUP};
 pub use migrate::migrate;
+pub use notify::{LOG_CHANNEL, PgCommitListener};
