@@ -17,6 +17,12 @@ use crate::error::ReadsideError;
 /// What a PostgreSQL projection handler returns: a future borrowing the transaction.
 pub type PgHandlerFuture<'c> = BoxFuture<'c, Result<(), ReadsideError>>;
 
+type PgBatchHandler = Arc<
+    dyn for<'c> Fn(&'c mut PgConnection, &'c [(LogCursor, EventEnvelope)]) -> PgHandlerFuture<'c>
+        + Send
+        + Sync,
+>;
+
 type PgHandler = Arc<
     dyn for<'c> Fn(&'c mut PgConnection, &'c EventEnvelope) -> PgHandlerFuture<'c> + Send + Sync,
 >;
@@ -71,6 +77,7 @@ pub struct PgProjection {
     pool: PgPool,
     handlers: HashMap<String, PgHandler>,
     any: Option<PgHandler>,
+    batch: Option<PgBatchHandler>,
 }
 
 impl fmt::Debug for PgProjection {
@@ -81,6 +88,7 @@ impl fmt::Debug for PgProjection {
             .field("name", &self.name)
             .field("evt_keys", &keys)
             .field("any", &self.any.is_some())
+            .field("batch", &self.batch.is_some())
             .finish()
     }
 }
@@ -94,6 +102,7 @@ impl PgProjection {
             pool,
             handlers: HashMap::new(),
             any: None,
+            batch: None,
         }
     }
 
@@ -143,6 +152,24 @@ impl PgProjection {
         self
     }
 
+    /// Handles each batch as a whole, in the batch's transaction, before the per-event handlers:
+    /// for set-based writes (one `INSERT .. SELECT FROM unnest(..)` for a whole batch) where a
+    /// statement per event costs too many round trips. With it, the subscription reads every
+    /// event key (narrow it on the [`Subscription`](crate::Subscription)).
+    pub fn on_batch<F>(mut self, f: F) -> PgProjection
+    where
+        F: for<'c> Fn(
+                &'c mut PgConnection,
+                &'c [(LogCursor, EventEnvelope)],
+            ) -> PgHandlerFuture<'c>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.batch = Some(Arc::new(f));
+        self
+    }
+
     async fn apply(&self, batch: &Batch) -> Result<(), ReadsideError> {
         let mut tx = self
             .pool
@@ -152,6 +179,11 @@ impl PgProjection {
         // First: the row lock serialises runners of one name, and a moved checkpoint refuses
         // the batch before any handler runs.
         move_checkpoint(&mut tx, &self.name, batch.after, batch.next).await?;
+        if let Some(whole) = &self.batch
+            && !batch.entries.is_empty()
+        {
+            whole(&mut tx, &batch.entries).await?;
+        }
         for (_, event) in &batch.entries {
             if let Some(h) = self.handlers.get(&event.evt_key) {
                 h(&mut tx, event).await?;
@@ -172,7 +204,7 @@ impl Consumer for PgProjection {
 
     fn filter(&self) -> LogFilter {
         let mut filter = LogFilter::default();
-        if self.any.is_none() {
+        if self.any.is_none() && self.batch.is_none() {
             filter.evt_keys = self.handlers.keys().cloned().collect();
             filter.evt_keys.sort();
         }
