@@ -716,4 +716,11 @@ pub trait Backend: Send + Sync + Debug + 'static {
     fn read_replica(&self) -> Option<&dyn Backend> {
         None
     }
+
+    /// The signal this backend raises after each commit that wrote events, for log readers in
+    /// this process (see [`CommitSignal`](crate::CommitSignal)); `None` when it raises none, and
+    /// readers then poll. Wrappers that forward [`commit`](Backend::commit) forward this too.
+    fn commit_signal(&self) -> Option<&crate::signal::CommitSignal> {
+        None
+    }
 }

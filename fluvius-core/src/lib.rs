@@ -17,6 +17,7 @@ mod ids;
 pub mod limits;
 pub mod log;
 mod response;
+pub mod signal;
 pub mod state;
 mod statemgr;
 pub mod testkit;
@@ -40,6 +41,7 @@ pub use event::{EventEnvelope, EventMetadata, RawEvent};
 pub use limits::{Limit, LimitError};
 pub use log::{LogCursor, LogFilter, LogPage, LogQuery, ParseCursorError};
 pub use response::Response;
+pub use signal::{CommitSignal, CommitWatch};
 pub use state::{AnyState, Apply, State};
 pub use statemgr::{At, Found, Query, Record, StateManager};
 

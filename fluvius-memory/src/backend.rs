@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use fluvius_core::{
-    Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord, LogCursor,
-    LogPage, LogQuery, StaleQuery, StatePage, StateQuery, StateWrite, StoreError, StoredState,
-    StreamKey, StreamRange,
+    Backend, BoxFuture, CommitBatch, CommitReceipt, CommitSignal, EventEnvelope, IdempotencyRecord,
+    LogCursor, LogPage, LogQuery, StaleQuery, StatePage, StateQuery, StateWrite, StoreError,
+    StoredState, StreamKey, StreamRange,
 };
 use parking_lot::RwLock;
 use uuid::Uuid;
@@ -24,6 +24,8 @@ use crate::store::Store;
 #[derive(Clone, Default)]
 pub struct MemBackend {
     store: Arc<RwLock<Store>>,
+    /// Raised after each commit that wrote events, shared by the clones.
+    signal: Arc<CommitSignal>,
 }
 
 impl MemBackend {
@@ -66,7 +68,11 @@ impl Backend for MemBackend {
         Box::pin(async move {
             // Encoding the event data takes no lock.
             let encoded = crate::commit::encode_batch(&batch)?;
-            self.store.write().commit(batch, encoded)
+            let receipt = self.store.write().commit(batch, encoded)?;
+            if receipt.positions.iter().any(|p| !p.is_empty()) {
+                self.signal.raise();
+            }
+            Ok(receipt)
         })
     }
 
@@ -87,6 +93,10 @@ impl Backend for MemBackend {
 
     fn read_log<'a>(&'a self, query: &'a LogQuery) -> BoxFuture<'a, Result<LogPage, StoreError>> {
         Box::pin(async move { self.store.read().read_log(query) })
+    }
+
+    fn commit_signal(&self) -> Option<&CommitSignal> {
+        Some(&self.signal)
     }
 
     fn log_cursor(&self, position: u64) -> BoxFuture<'_, Result<Option<LogCursor>, StoreError>> {

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use fluvius_core::{
-    Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, IdempotencyRecord, LogCursor,
-    LogPage, LogQuery, Snapshot, StaleQuery, StatePage, StateQuery, StateWrite, StoreError,
-    StoredState, StreamKey, StreamRange,
+    Backend, BoxFuture, CommitBatch, CommitReceipt, CommitSignal, EventEnvelope, IdempotencyRecord,
+    LogCursor, LogPage, LogQuery, Snapshot, StaleQuery, StatePage, StateQuery, StateWrite,
+    StoreError, StoredState, StreamKey, StreamRange,
 };
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::error::PgError;
 use crate::group::{CommitQueue, CommitStats};
 use crate::migrate::migrate;
+use crate::notify::{Notifier, PgCommitListener};
 
 /// How often (in stream versions) a snapshot is written unless configured otherwise.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100;
@@ -31,6 +32,10 @@ pub struct PgBackend {
     pub(crate) snapshot_every: u64,
     pub(crate) queue: Arc<CommitQueue>,
     replica: Option<Arc<PgBackend>>,
+    /// Raised after each commit that wrote events, and by a commit listener.
+    signal: Arc<CommitSignal>,
+    /// Announces commits to other processes when set (see `notify_commits`).
+    notifier: Option<Arc<Notifier>>,
 }
 
 impl PgBackend {
@@ -52,6 +57,8 @@ impl PgBackend {
             pool,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             replica: None,
+            signal: Arc::new(CommitSignal::new()),
+            notifier: None,
         })
     }
 
@@ -64,6 +71,8 @@ impl PgBackend {
             pool,
             snapshot_every: self.snapshot_every,
             replica: None,
+            signal: Arc::new(CommitSignal::new()),
+            notifier: None,
         }));
         self
     }
@@ -111,6 +120,36 @@ impl PgBackend {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// Announces commits to log readers in other processes (default off): after commits that
+    /// wrote events have returned, a task sends `NOTIFY fluvius_log` on the pool, never inside a
+    /// command's transaction, and at most one at a time (commits returning meanwhile share the
+    /// next one). Readers elsewhere hear it through [`listen_commits`](PgBackend::listen_commits).
+    /// Readers in this process are woken by the [commit signal](Backend::commit_signal) either way.
+    pub fn notify_commits(mut self, on: bool) -> PgBackend {
+        self.notifier = on.then(|| Arc::new(Notifier::new()));
+        self
+    }
+
+    /// Starts a task that listens for the commits other processes announce (see
+    /// [`notify_commits`](PgBackend::notify_commits)) and raises this backend's
+    /// [commit signal](Backend::commit_signal) for each, so subscriptions here wake at once.
+    /// It holds one connection of the pool and reconnects by itself. Dropping the returned
+    /// value stops it. Needs a Tokio runtime.
+    pub fn listen_commits(&self) -> PgCommitListener {
+        PgCommitListener::spawn(self.pool.clone(), Arc::clone(&self.signal))
+    }
+
+    async fn commit_and_signal(&self, batch: CommitBatch) -> Result<CommitReceipt, StoreError> {
+        let receipt = self.commit_queued(batch).await?;
+        if receipt.positions.iter().any(|p| !p.is_empty()) {
+            self.signal.raise();
+            if let Some(notifier) = &self.notifier {
+                notifier.poke(&self.pool);
+            }
+        }
+        Ok(receipt)
+    }
 }
 
 impl fmt::Debug for PgBackend {
@@ -122,6 +161,7 @@ impl fmt::Debug for PgBackend {
             .field("max_flushers", &self.queue.max_flushers())
             .field("max_group", &self.queue.max_group())
             .field("read_replica", &self.replica.is_some())
+            .field("notify_commits", &self.notifier.is_some())
             .finish()
     }
 }
@@ -132,7 +172,7 @@ impl Backend for PgBackend {
     }
 
     fn commit(&self, batch: CommitBatch) -> BoxFuture<'_, Result<CommitReceipt, StoreError>> {
-        Box::pin(self.commit_queued(batch))
+        Box::pin(self.commit_and_signal(batch))
     }
 
     fn load_state<'a>(
@@ -203,6 +243,10 @@ impl Backend for PgBackend {
         snapshot: Snapshot,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move { Ok(self.rewrite_snapshot(key, snapshot).await?) })
+    }
+
+    fn commit_signal(&self) -> Option<&CommitSignal> {
+        Some(&self.signal)
     }
 
     fn read_replica(&self) -> Option<&dyn Backend> {

@@ -163,6 +163,7 @@ mod find;
 mod group;
 mod log;
 mod migrate;
+mod notify;
 mod read;
 mod refresh;
 
@@ -170,3 +171,4 @@ pub use backend::{DEFAULT_SNAPSHOT_EVERY, PgBackend};
 pub use error::PgError;
 pub use group::{CommitStats, DEFAULT_MAX_FLUSHERS, DEFAULT_MAX_GROUP};
 pub use migrate::migrate;
+pub use notify::{LOG_CHANNEL, PgCommitListener};

@@ -1,0 +1,30 @@
+//! The read side on PostgreSQL (feature `postgres`): checkpoints in `fluvius.checkpoints`,
+//! projections into the user's own tables written in one transaction with their checkpoint, and
+//! parked events in `fluvius.parked` / `fluvius.skipped`.
+//!
+//! The tables come with the backend's embedded migrations
+//! ([`fluvius_postgres::migrate`]), so a database migrated by `PgBackend::connect` has them.
+//! Cursors are stored in their [string form](fluvius_core::LogCursor#string-form), whose text
+//! order is the log order.
+
+mod checkpoints;
+mod park;
+mod projection;
+
+pub use checkpoints::PgCheckpoints;
+pub use park::PgParkStore;
+pub use projection::{PgHandlerFuture, PgProjection};
+
+use fluvius_core::LogCursor;
+
+use crate::error::ReadsideError;
+
+fn parse_cursor(name: &str, what: &'static str, text: &str) -> Result<LogCursor, ReadsideError> {
+    text.parse().map_err(
+        |err: fluvius_core::ParseCursorError| ReadsideError::Corrupt {
+            what,
+            name: name.to_owned(),
+            message: err.to_string(),
+        },
+    )
+}
