@@ -37,7 +37,7 @@ pub async fn deposit_as(
     evt_key: &str,
 ) -> CommitReceipt {
     let now = chrono::Utc::now();
-    let events = (from + 1..=from + n)
+    let events: Vec<EventEnvelope> = (from + 1..=from + n)
         .map(|v| {
             EventEnvelope::new(
                 key,
