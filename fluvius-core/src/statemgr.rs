@@ -43,6 +43,7 @@ pub struct Query {
     sort: Vec<String>,
     limit: Option<i64>,
     offset: Option<i64>,
+    page: Option<i64>,
 }
 
 impl Query {
@@ -73,9 +74,16 @@ impl Query {
         self
     }
 
-    /// Sets how many matches to skip.
+    /// Sets how many matches to skip. Give this or [`Query::page`], not both.
     pub fn offset(mut self, offset: i64) -> Self {
         self.offset = Some(offset);
+        self
+    }
+
+    /// Asks for the 1-based page `page` of `limit` rows: the same as an offset of
+    /// `(page - 1) * limit`. Page 0 is an error, and so is giving an offset as well.
+    pub fn page(mut self, page: i64) -> Self {
+        self.page = Some(page);
         self
     }
 }
@@ -327,7 +335,7 @@ impl StateManager {
         };
         let sort = parse_sort(&query.sort, &entry.fields)?;
         limits::check_sort_keys(sort.len()).map_err(refused)?;
-        let page = Page::new(query.limit, query.offset)?;
+        let page = Page::request(query.limit, query.offset, query.page)?;
         let state_query = StateQuery {
             tenant: self.context.tenant.clone(),
             namespace: self.domain.inner.namespace.clone(),

@@ -84,7 +84,7 @@ impl Store {
                     )
                 })?),
             };
-            if spec.filter.matches(&json) {
+            if spec.filter.matches(id, &json) {
                 hits.push(Hit { id, json, stored });
             }
         }

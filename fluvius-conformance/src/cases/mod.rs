@@ -104,6 +104,7 @@ macro_rules! __with_cases {
                 filter_operators,
                 filter_negation,
                 filter_composition,
+                filter_shorthands,
             }
             query_values {
                 filter_values,
@@ -112,6 +113,7 @@ macro_rules! __with_cases {
             query_pages {
                 sort_orders,
                 pagination,
+                page_numbers,
             }
             deletion {
                 soft_delete,
