@@ -99,6 +99,7 @@ macro_rules! __with_cases {
                 fetch_at_each_version,
                 fetch_at_time,
                 recorded_at_never_decreases,
+                records_carry_their_users,
             }
             query_filters {
                 filter_operators,
