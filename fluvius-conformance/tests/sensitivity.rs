@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use fluvius_core::filter::Filter;
+use fluvius_core::filter::{Filter, Op};
 use fluvius_core::{
     Backend, BoxFuture, CommitBatch, CommitReceipt, EventEnvelope, ExpectedVersion,
     IdempotencyRecord, LogCursor, LogPage, LogQuery, StaleQuery, StatePage, StateQuery, StateWrite,
@@ -50,6 +50,44 @@ enum Flaw {
     StalePagesRestart,
     /// Commits a batch's stream writes one by one, keeping those before a refused one.
     SplitsBatches,
+    /// Evaluates `ne` and negations as SQL's three-valued `NOT` does: rows where a negated
+    /// field is null or absent drop out.
+    ThreeValuedLogic,
+}
+
+/// `filter` with SQL's three-valued logic: `ne` and every `Not` also require the fields they
+/// read to be present.
+fn three_valued(filter: &Filter) -> Filter {
+    match filter {
+        Filter::And(parts) => Filter::And(parts.iter().map(three_valued).collect()),
+        Filter::Or(parts) => Filter::Or(parts.iter().map(three_valued).collect()),
+        Filter::Not(inner) => {
+            let mut parts = vec![Filter::Not(Box::new(three_valued(inner)))];
+            present(inner, &mut parts);
+            Filter::And(parts)
+        }
+        Filter::Cmp(c) if c.op == Op::Ne => {
+            let mut parts = vec![filter.clone()];
+            present(filter, &mut parts);
+            Filter::And(parts)
+        }
+        other => other.clone(),
+    }
+}
+
+/// Pushes `field.null: false` for every field a filter reads.
+fn present(filter: &Filter, out: &mut Vec<Filter>) {
+    match filter {
+        Filter::And(parts) | Filter::Or(parts) => parts.iter().for_each(|p| present(p, out)),
+        Filter::Not(inner) => present(inner, out),
+        Filter::Cmp(c) => {
+            let mut test = c.clone();
+            test.op = Op::Null;
+            test.value = serde_json::Value::Bool(false);
+            out.push(Filter::Cmp(test));
+        }
+        _ => {}
+    }
 }
 
 #[derive(Debug)]
@@ -174,6 +212,7 @@ impl Backend for Mutant {
         match self.flaw {
             Flaw::TenantBlind => query.tenant.clear(),
             Flaw::IgnoresFilters => query.filter = Filter::All,
+            Flaw::ThreeValuedLogic => query.filter = three_valued(&query.filter),
             _ => {}
         }
         Box::pin(async move {
@@ -262,7 +301,7 @@ async fn failing(flaw: Flaw) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_broken_promise_is_caught() {
-    let expectations: [(Flaw, &[&str]); 15] = [
+    let expectations: [(Flaw, &[&str]); 16] = [
         (
             Flaw::NoVersionCheck,
             &[
@@ -292,6 +331,7 @@ async fn each_broken_promise_is_caught() {
                 "query_filters::filter_operators",
                 "query_filters::filter_negation",
                 "query_filters::filter_composition",
+                "query_filters::filter_shorthands",
                 "query_values::filter_values",
                 "query_values::find_as_json",
             ],
@@ -354,6 +394,14 @@ async fn each_broken_promise_is_caught() {
         (
             Flaw::SplitsBatches,
             &["import::multi_stream_commit_is_atomic"],
+        ),
+        (
+            Flaw::ThreeValuedLogic,
+            &[
+                "query_filters::filter_operators",
+                "query_filters::filter_negation",
+                "query_filters::filter_shorthands",
+            ],
         ),
     ];
     // The failing cases' panic messages are expected here; keep the output readable.

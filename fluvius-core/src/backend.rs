@@ -552,12 +552,24 @@ pub struct StateRow {
     pub id: String,
     /// The stored state.
     pub stored: StoredState,
+    /// The user of the root's first event (its creator), when it had one.
+    pub created_by: Option<String>,
 }
 
 impl StateRow {
-    /// A row.
+    /// A row without a known creator.
     pub fn new(id: String, stored: StoredState) -> Self {
-        StateRow { id, stored }
+        StateRow {
+            id,
+            stored,
+            created_by: None,
+        }
+    }
+
+    /// The row with the user of the root's first event.
+    pub fn with_created_by(mut self, created_by: Option<String>) -> Self {
+        self.created_by = created_by;
+        self
     }
 }
 

@@ -114,8 +114,13 @@ impl fmt::Debug for Payload {
 }
 
 impl Payload {
-    /// A JSON payload.
+    /// A JSON payload. `null` means "no payload" and reads as `{}`, so an action without
+    /// payload fields accepts `null`, `{}` and nothing else.
     pub fn json(value: Value) -> Self {
+        let value = match value {
+            Value::Null => Value::Object(serde_json::Map::new()),
+            value => value,
+        };
         Payload(PayloadRepr::Json(value))
     }
 
@@ -177,15 +182,20 @@ fn decode_payload<P: DeserializeOwned>(command: &str, value: &Value) -> Result<P
     serde_path_to_error::deserialize::<_, P>(value).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner().to_string();
-        let field = if path != "." {
-            Some(path)
+        let (field, message) = if path == "." {
+            (backticked(&inner), inner)
+        } else if inner.contains(&format!("`{path}`")) {
+            (Some(path), inner)
         } else {
-            backticked(&inner)
+            // serde names the field only in unknown- and missing-field errors; a wrong type
+            // or value says what was expected but not where.
+            let message = format!("field `{path}`: {inner}");
+            (Some(path), message)
         };
         Error::Validation {
             command: command.to_owned(),
             field,
-            message: inner,
+            message,
         }
     })
 }

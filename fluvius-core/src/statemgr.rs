@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::backend::{StateDoc, StateQuery, StreamRange};
+use crate::backend::{StateDoc, StateQuery, StreamKey, StreamRange};
 use crate::context::Context;
 use crate::domain::{Domain, ResourceEntry};
 use crate::error::Error;
@@ -43,6 +43,7 @@ pub struct Query {
     sort: Vec<String>,
     limit: Option<i64>,
     offset: Option<i64>,
+    page: Option<i64>,
 }
 
 impl Query {
@@ -73,14 +74,23 @@ impl Query {
         self
     }
 
-    /// Sets how many matches to skip.
+    /// Sets how many matches to skip. Give this or [`Query::page`], not both.
     pub fn offset(mut self, offset: i64) -> Self {
         self.offset = Some(offset);
         self
     }
+
+    /// Asks for the 1-based page `page` of `limit` rows: the same as an offset of
+    /// `(page - 1) * limit`. Page 0 is an error, and so is giving an offset as well.
+    pub fn page(mut self, page: i64) -> Self {
+        self.page = Some(page);
+        self
+    }
 }
 
-/// A root's state with its bookkeeping.
+/// A root's state with its bookkeeping: now ([`StateManager::fetch_record`],
+/// [`StateManager::find`]) or at a point in its past ([`StateManager::fetch_at`]), where
+/// `version`, `deleted`, `updated_at` and `updated_by` describe the root as it was then.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct Record<T> {
@@ -92,6 +102,8 @@ pub struct Record<T> {
     pub deleted: bool,
     /// When the first event was recorded.
     pub created_at: DateTime<Utc>,
+    /// Who caused the first event (the user of its command's context).
+    pub created_by: Option<String>,
     /// When the last event was recorded.
     pub updated_at: DateTime<Utc>,
     /// Who caused the last change.
@@ -151,20 +163,30 @@ impl StateManager {
 
     /// The current state of a root.
     pub async fn fetch<T: State>(&self, resource: &str, id: impl ToString) -> Result<T, Error> {
-        Ok(self.fetch_record::<T>(resource, id).await?.state)
+        Ok(self.current::<T>(resource, id, false).await?.state)
     }
 
     /// The current state of a root as JSON.
     pub async fn fetch_json(&self, resource: &str, id: impl ToString) -> Result<Value, Error> {
-        Ok(self.fetch_record::<Value>(resource, id).await?.state)
+        Ok(self.current::<Value>(resource, id, false).await?.state)
     }
 
-    /// The current state of a root with its version and timestamps. `T` is the state type or
-    /// `serde_json::Value`.
+    /// The current state of a root with its version, timestamps and users. `T` is the state
+    /// type or `serde_json::Value`.
     pub async fn fetch_record<T: 'static + Clone + serde::de::DeserializeOwned>(
         &self,
         resource: &str,
         id: impl ToString,
+    ) -> Result<Record<T>, Error> {
+        self.current::<T>(resource, id, true).await
+    }
+
+    /// The current record of a root; its creator only when asked for (one more read).
+    async fn current<T: 'static + Clone + serde::de::DeserializeOwned>(
+        &self,
+        resource: &str,
+        id: impl ToString,
+        with_creator: bool,
     ) -> Result<Record<T>, Error> {
         let id = id.to_string();
         let entry = self.resource::<T>(resource)?;
@@ -175,49 +197,68 @@ impl StateManager {
         if head.version == 0 || (head.deleted && !self.include_deleted) {
             return Err(Error::not_found(resource, &id));
         }
+        let created_by = if with_creator {
+            self.first_event(&key).await?.and_then(|e| e.metadata.user)
+        } else {
+            None
+        };
         Ok(Record {
             state: typed::<T>(&head.state, resource)?,
             id,
             version: head.version,
             deleted: head.deleted,
             created_at: head.created_at.unwrap_or_default(),
+            created_by,
             updated_at: head.updated_at.unwrap_or_default(),
             updated_by: head.updated_by,
         })
     }
 
-    /// The state of a root at a version or an instant, folded from its events.
+    /// The first event of a stream, if it has one.
+    async fn first_event(&self, key: &StreamKey) -> Result<Option<EventEnvelope>, Error> {
+        let events = self
+            .domain
+            .inner
+            .reader()
+            .read_stream(key, StreamRange::all().up_to(1))
+            .await?;
+        Ok(events.into_iter().next())
+    }
+
+    /// The root at a version or an instant, folded from its events: its state then, the version
+    /// it was at, whether it was deleted at that version, when it was created and by whom, and
+    /// when and by whom it was last changed up to then.
+    ///
+    /// A root deleted at or before that point is returned (with `deleted: true`), whether or
+    /// not the state manager reads [`with_deleted`](StateManager::with_deleted): the past is
+    /// read as it was. A root without events, or an instant before its first event, is
+    /// [`Error::NotFound`]; version 0 or a version past the head is [`Error::InvalidVersion`].
     pub async fn fetch_at<T: State>(
         &self,
         resource: &str,
         id: impl ToString,
         at: At,
-    ) -> Result<T, Error> {
+    ) -> Result<Record<T>, Error> {
         let id = id.to_string();
         let entry = self.resource::<T>(resource)?;
-        let state = self.fold_at(entry, &id, at).await?;
-        typed::<T>(&state, resource)
+        let past = self.fold_at(entry, &id, at).await?;
+        past.into_record(id, resource)
     }
 
-    /// The state of a root at a version or an instant, as JSON.
+    /// The root at a version or an instant, its state as JSON (see [`StateManager::fetch_at`]).
     pub async fn fetch_at_json(
         &self,
         resource: &str,
         id: impl ToString,
         at: At,
-    ) -> Result<Value, Error> {
+    ) -> Result<Record<Value>, Error> {
         let id = id.to_string();
         let entry = self.resource::<Value>(resource)?;
-        let state = self.fold_at(entry, &id, at).await?;
-        typed::<Value>(&state, resource)
+        let past = self.fold_at(entry, &id, at).await?;
+        past.into_record(id, resource)
     }
 
-    async fn fold_at(
-        &self,
-        entry: &ResourceEntry,
-        id: &str,
-        at: At,
-    ) -> Result<Arc<dyn AnyState>, Error> {
+    async fn fold_at(&self, entry: &ResourceEntry, id: &str, at: At) -> Result<Past, Error> {
         check_id(id)?;
         match at {
             At::Version(v) => limits::check_version("the version", v),
@@ -244,17 +285,24 @@ impl StateManager {
             At::Version(v) => StreamRange::all().up_to(v),
             At::Time(t) => StreamRange::all().until(t),
         };
-        // Start from the latest trustworthy snapshot in range, if the backend keeps them.
+        // Start from the latest trustworthy snapshot in range, if the backend keeps them. A
+        // snapshot does not say whether the root was deleted by then, so a root deleted now is
+        // folded from its first event.
         let mut start = crate::domain::empty_head(&entry.descriptor);
         let mut stale = None;
         if let Some(snapshot) = reader.load_snapshot(&key, range).await? {
             let (version, recorded_at) = (snapshot.version, snapshot.recorded_at);
+            let deleted_now = match reader.load_state(&key).await? {
+                Some(stored) => stored.deleted,
+                None => false,
+            };
             match (entry.descriptor.decode_state)(snapshot.state) {
-                Ok(state) if snapshot.digest == entry.digest => {
+                Ok(state) if snapshot.digest == entry.digest && !deleted_now => {
                     start.version = version;
                     start.state = Arc::from(state);
                     range.after_version = version;
                 }
+                Ok(_) if snapshot.digest == entry.digest => {}
                 _ => stale = Some((version, recorded_at)),
             }
         }
@@ -277,7 +325,8 @@ impl StateManager {
         if reached == 0 {
             return Err(Error::not_found(resource, id));
         }
-        let head = match stale {
+        let from_snapshot = start.version;
+        let mut head = match stale {
             Some((version, recorded_at)) => {
                 inner
                     .fold_past_stale_snapshot(&key, entry, version, recorded_at, &events)
@@ -285,10 +334,42 @@ impl StateManager {
             }
             None => crate::domain::fold_onto(&entry.descriptor, start, &events)?,
         };
-        Ok(head.state)
+        let (created_at, created_by) = if from_snapshot == 0 {
+            let first = events.first();
+            (
+                first.map(|e| e.recorded_at),
+                first.and_then(|e| e.metadata.user.clone()),
+            )
+        } else {
+            // The fold began after the first event: read it, and the snapshot's own event when
+            // nothing came after it, for the bookkeeping a snapshot does not keep.
+            let first = self.first_event(&key).await?;
+            if events.is_empty() {
+                let mut at_snapshot = StreamRange::all().up_to(from_snapshot);
+                at_snapshot.after_version = from_snapshot - 1;
+                if let Some(last) = reader.read_stream(&key, at_snapshot).await?.pop() {
+                    head.updated_at = Some(last.recorded_at);
+                    head.updated_by = last.metadata.user;
+                }
+            }
+            (
+                first.as_ref().map(|e| e.recorded_at),
+                first.and_then(|e| e.metadata.user),
+            )
+        };
+        Ok(Past {
+            state: head.state,
+            version: head.version,
+            deleted: head.deleted,
+            created_at,
+            created_by,
+            updated_at: head.updated_at,
+            updated_by: head.updated_by,
+        })
     }
 
-    /// The events of a root, oldest first, with their metadata: the audit trail.
+    /// The events of a root, oldest first, with their metadata: the audit trail. An identifier
+    /// without events has an empty history.
     pub async fn history(
         &self,
         resource: &str,
@@ -307,9 +388,6 @@ impl StateManager {
             .reader()
             .read_stream(&key, StreamRange::all())
             .await?;
-        if events.is_empty() {
-            return Err(Error::not_found(resource, &id));
-        }
         Ok(events)
     }
 
@@ -327,7 +405,7 @@ impl StateManager {
         };
         let sort = parse_sort(&query.sort, &entry.fields)?;
         limits::check_sort_keys(sort.len()).map_err(refused)?;
-        let page = Page::new(query.limit, query.offset)?;
+        let page = Page::request(query.limit, query.offset, query.page)?;
         let state_query = StateQuery {
             tenant: self.context.tenant.clone(),
             namespace: self.domain.inner.namespace.clone(),
@@ -358,6 +436,7 @@ impl StateManager {
                 version: stored.version,
                 deleted: stored.deleted,
                 created_at: stored.created_at,
+                created_by: row.created_by,
                 updated_at: stored.updated_at,
                 updated_by: stored.updated_by,
                 state,
@@ -366,6 +445,36 @@ impl StateManager {
         Ok(Found {
             items,
             page: PageInfo::new(found.total, &page),
+        })
+    }
+}
+
+/// A root folded up to a point in its past, with what the fold alone does not know.
+struct Past {
+    state: Arc<dyn AnyState>,
+    version: u64,
+    deleted: bool,
+    created_at: Option<DateTime<Utc>>,
+    created_by: Option<String>,
+    updated_at: Option<DateTime<Utc>>,
+    updated_by: Option<String>,
+}
+
+impl Past {
+    fn into_record<T: 'static + Clone + serde::de::DeserializeOwned>(
+        self,
+        id: String,
+        resource: &str,
+    ) -> Result<Record<T>, Error> {
+        Ok(Record {
+            state: typed::<T>(&self.state, resource)?,
+            id,
+            version: self.version,
+            deleted: self.deleted,
+            created_at: self.created_at.unwrap_or_default(),
+            created_by: self.created_by,
+            updated_at: self.updated_at.unwrap_or_default(),
+            updated_by: self.updated_by,
         })
     }
 }

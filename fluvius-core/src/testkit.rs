@@ -222,7 +222,8 @@ impl Then {
         self.outcome.as_ref().err()
     }
 
-    /// Asserts the command emitted exactly these events (event data serialised to JSON).
+    /// Asserts the command emitted exactly these events (event data serialised to JSON). On a
+    /// mismatch the panic shows the expected and the actual events, one per line.
     #[track_caller]
     pub fn then_expect_events<E: Serialize>(&self, expected: &[(&str, E)]) -> &Self {
         let expected: Vec<(String, Value)> = expected
@@ -237,9 +238,19 @@ impl Then {
             Ok(actual) => {
                 let actual: Vec<(String, Value)> =
                     actual.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-                assert_eq!(actual, expected, "the command emitted other events");
+                if actual != expected {
+                    panic!(
+                        "the command emitted other events\n  expected: {}\n    actual: {}",
+                        show_events(&expected),
+                        show_events(&actual)
+                    );
+                }
             }
-            Err(err) => panic!("expected events {expected:?}, the command failed: {err}"),
+            Err(err) => panic!(
+                "the command failed instead of emitting events\n  expected: {}\n    actual: \
+                 error: {err}",
+                show_events(&expected)
+            ),
         }
         self
     }
@@ -250,36 +261,101 @@ impl Then {
         self.then_expect_events::<Value>(&[])
     }
 
-    /// Asserts the command failed with an error for which `check` is true.
+    /// Asserts the command failed with an error for which `check` is true. The panic shows the
+    /// error, or the events and state of a command that succeeded.
     #[track_caller]
     pub fn then_expect_error(&self, check: impl FnOnce(&Error) -> bool) -> &Self {
         match &self.outcome {
-            Ok(d) => panic!("expected an error, the command emitted {:?}", d.events),
-            Err(err) => assert!(check(err), "the command failed with another error: {err}"),
+            Ok(d) => panic!(
+                "expected an error, the command succeeded\n  expected: an error\n    actual: {}",
+                show_decision(d)
+            ),
+            Err(err) => {
+                if !check(err) {
+                    panic!(
+                        "the command failed with another error\n  expected: an error the check \
+                         accepts\n    actual: {err} ({err:?})"
+                    );
+                }
+            }
         }
         self
     }
 
-    /// Asserts the command failed and its message contains `text`.
+    /// Asserts the command failed and its message contains `text`. The panic shows the expected
+    /// text and the actual message (or the events and state of a command that succeeded).
     #[track_caller]
     pub fn then_expect_error_message(&self, text: &str) -> &Self {
-        self.then_expect_error(|err| err.to_string().contains(text))
+        match &self.outcome {
+            Ok(d) => panic!(
+                "expected an error, the command succeeded\n  expected: an error containing \
+                 {text:?}\n    actual: {}",
+                show_decision(d)
+            ),
+            Err(err) => {
+                let message = err.to_string();
+                if !message.contains(text) {
+                    panic!(
+                        "the command failed with another message\n  expected: a message \
+                         containing {text:?}\n    actual: {message:?}"
+                    );
+                }
+            }
+        }
+        self
     }
 
-    /// Asserts the state after the command equals `expected`.
+    /// Asserts the state after the command equals `expected`. On a mismatch the panic shows both
+    /// states, as `Debug` and as JSON.
     #[track_caller]
     pub fn then_expect_state<T: State + PartialEq>(&self, expected: &T) -> &Self {
         match &self.outcome {
             Ok(d) => match d.state.as_any().downcast_ref::<T>() {
-                Some(state) => assert_eq!(state, expected, "the state after the command differs"),
+                Some(state) if state == expected => {}
+                Some(state) => panic!(
+                    "the state after the command differs\n  expected: {expected:?}\n    \
+                     actual: {state:?}\n  expected JSON: {}\n    actual JSON: {}",
+                    show_json(serde_json::to_value(expected)),
+                    show_json(d.state.to_json())
+                ),
                 None => panic!(
                     "the state is `{}`, not `{}`",
                     d.state.type_name(),
                     std::any::type_name::<T>()
                 ),
             },
-            Err(err) => panic!("expected a state, the command failed: {err}"),
+            Err(err) => panic!(
+                "the command failed instead of leaving a state\n  expected: {expected:?}\n    \
+                 actual: error: {err}"
+            ),
         }
         self
+    }
+}
+
+/// Events as `[evt_key {payload}, ..]`, for failure messages.
+fn show_events(events: &[(String, Value)]) -> String {
+    let shown: Vec<String> = events.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    format!("[{}]", shown.join(", "))
+}
+
+/// What a successful command decided, for failure messages.
+fn show_decision(decision: &Decision) -> String {
+    let events: Vec<(String, Value)> = decision
+        .events
+        .iter()
+        .map(|e| (e.evt_key.to_owned(), e.payload.clone()))
+        .collect();
+    format!(
+        "events {}, state {}",
+        show_events(&events),
+        show_json(decision.state.to_json())
+    )
+}
+
+fn show_json<E: std::fmt::Display>(json: Result<Value, E>) -> String {
+    match json {
+        Ok(json) => json.to_string(),
+        Err(err) => format!("(not serialisable: {err})"),
     }
 }

@@ -40,6 +40,7 @@ struct Hit<'s> {
     id: &'s str,
     json: Cow<'s, Value>,
     stored: &'s StoredState,
+    created_by: Option<&'s str>,
 }
 
 impl Store {
@@ -67,7 +68,10 @@ impl Store {
         for id in ids {
             probe.id.clear();
             probe.id.push_str(id);
-            let Some(stored) = self.streams.get(&probe).and_then(|s| s.state.as_ref()) else {
+            let Some(stream) = self.streams.get(&probe) else {
+                continue;
+            };
+            let Some(stored) = stream.state.as_ref() else {
                 continue;
             };
             if stored.deleted && !spec.include_deleted {
@@ -84,8 +88,17 @@ impl Store {
                     )
                 })?),
             };
-            if spec.filter.matches(&json) {
-                hits.push(Hit { id, json, stored });
+            if spec.filter.matches(id, &json) {
+                let created_by = stream
+                    .events
+                    .first()
+                    .and_then(|first| first.metadata.user.as_deref());
+                hits.push(Hit {
+                    id,
+                    json,
+                    stored,
+                    created_by,
+                });
             }
         }
         // The index yields ids in ascending order, which is the order without sort keys.
@@ -97,7 +110,10 @@ impl Store {
             .into_iter()
             .skip(spec.page.skip())
             .take(spec.page.take())
-            .map(|hit| StateRow::new(hit.id.to_owned(), hit.stored.clone()))
+            .map(|hit| {
+                StateRow::new(hit.id.to_owned(), hit.stored.clone())
+                    .with_created_by(hit.created_by.map(str::to_owned))
+            })
             .collect();
         Ok(StatePage::new(rows, total))
     }

@@ -69,32 +69,35 @@ async fn time_travel_near_the_head_folds_from_a_snapshot() {
 
     let then: Account = domain
         .statemgr()
-        .fetch_at("account", "long", At::Version(9_950))
+        .fetch_at::<Account>("account", "long", At::Version(9_950))
         .await
+        .map(|record| record.state)
         .expect("fetch_at");
     assert_eq!(then.balance, 9_949);
     assert_eq!(
         counting.take_events_read(),
-        50,
-        "folded from the snapshot at 9,900"
+        51,
+        "folded from the snapshot at 9,900 (and the first event read for its creator)"
     );
 
     let then: Account = domain
         .statemgr()
-        .fetch_at("account", "long", At::Time(support::at(5_432)))
+        .fetch_at::<Account>("account", "long", At::Time(support::at(5_432)))
         .await
+        .map(|record| record.state)
         .expect("fetch_at a time");
     assert_eq!(then.balance, 5_431);
     assert_eq!(
         counting.take_events_read(),
-        32,
-        "folded from the snapshot at 5,400"
+        33,
+        "folded from the snapshot at 5,400 (and the first event read for its creator)"
     );
 
     let start: Account = domain
         .statemgr()
-        .fetch_at("account", "long", At::Version(3))
+        .fetch_at::<Account>("account", "long", At::Version(3))
         .await
+        .map(|record| record.state)
         .expect("fetch_at 3");
     assert_eq!(start.balance, 2);
     assert_eq!(
@@ -121,8 +124,9 @@ async fn a_snapshot_of_another_state_type_is_ignored() {
 
     let then: Account = domain
         .statemgr()
-        .fetch_at("account", "long", At::Version(9_950))
+        .fetch_at::<Account>("account", "long", At::Version(9_950))
         .await
+        .map(|record| record.state)
         .expect("fetch_at");
     assert_eq!(then.balance, 9_949, "refolded from the events");
     assert_eq!(
@@ -149,8 +153,9 @@ async fn a_stale_snapshot_is_replaced_where_it_is_found() {
     let reads = domain.statemgr();
 
     let then: Account = reads
-        .fetch_at("account", "long", At::Version(9_950))
+        .fetch_at::<Account>("account", "long", At::Version(9_950))
         .await
+        .map(|record| record.state)
         .expect("fetch_at");
     assert_eq!(then.balance, 9_949);
     assert_eq!(
@@ -170,14 +175,15 @@ async fn a_stale_snapshot_is_replaced_where_it_is_found() {
         "and replaced"
     );
     let again: Account = reads
-        .fetch_at("account", "long", At::Version(9_950))
+        .fetch_at::<Account>("account", "long", At::Version(9_950))
         .await
+        .map(|record| record.state)
         .expect("fetch_at again");
     assert_eq!(again.balance, 9_949);
     assert_eq!(
         counting.take_events_read(),
-        50,
-        "the next time travel folds from the replaced snapshot"
+        51,
+        "the next time travel folds from the replaced snapshot (and reads the first event)"
     );
 
     let head: Account = reads.fetch("account", "long").await.expect("fetch");
@@ -190,4 +196,47 @@ async fn a_stale_snapshot_is_replaced_where_it_is_found() {
     let head: Account = reads.fetch("account", "long").await.expect("fetch again");
     assert_eq!(head.balance, 9_999);
     assert_eq!(counting.take_events_read(), 0, "and rewritten");
+}
+
+/// A snapshot does not record deletion, so time travel into a long stream deleted since folds
+/// from the first event, and reports the deletion exactly from the deleting version on, even
+/// where a snapshot was written at that version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_travel_into_a_deleted_long_stream_says_when_it_was_deleted() {
+    let db = TestDb::create().await;
+    let (counting, domain) = long_stream(&db).await;
+    let mut commands = vec![("deposit", json!({"amount": 1})); 98]; // versions 10,001..=10,098
+    commands.push(("withdraw", json!({"amount": 10_097}))); // 10,099
+    commands.push(("close-account", json!({"reason": "done"}))); // 10,100, a snapshot version
+    for (key, payload) in commands {
+        let command = domain
+            .create_command(key, payload, ("account", "long"))
+            .expect(key);
+        domain.process_command(command).await.expect(key);
+    }
+    let pool = db.pool(1).await;
+    let snapshot: i64 = sqlx::query_scalar("SELECT max(version) FROM fluvius.snapshots")
+        .fetch_one(&pool)
+        .await
+        .expect("the latest snapshot");
+    assert_eq!(snapshot, 10_100, "a snapshot at the deleting version");
+    counting.take_events_read();
+    let reads = domain.statemgr();
+    let deleted = reads
+        .fetch_at::<Account>("account", "long", At::Version(10_100))
+        .await
+        .expect("fetch_at the deletion");
+    assert_eq!((deleted.version, deleted.deleted), (10_100, true));
+    assert!(deleted.state.closed);
+    assert_eq!(
+        counting.take_events_read(),
+        10_100,
+        "folded from the first event, not from the snapshot"
+    );
+    let before = reads
+        .fetch_at::<Account>("account", "long", At::Version(10_099))
+        .await
+        .expect("fetch_at before the deletion");
+    assert_eq!((before.version, before.deleted), (10_099, false));
+    assert_eq!(before.state.balance, 0);
 }

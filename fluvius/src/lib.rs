@@ -50,8 +50,8 @@
 //!
 //! let now: Counter = domain.statemgr().fetch("counter", &id).await?;
 //! assert_eq!(now.value, 7);
-//! let then: Counter = domain.statemgr().fetch_at("counter", &id, At::Version(1)).await?;
-//! assert_eq!(then.value, 5);
+//! let then = domain.statemgr().fetch_at::<Counter>("counter", &id, At::Version(1)).await?;
+//! assert_eq!((then.state.value, then.version), (5, 1));
 //! # Ok(())
 //! # }
 //! ```

@@ -61,11 +61,12 @@ async fn live_state_equals_replayed_state() {
         .fetch("account", "a")
         .await
         .expect("fetch");
-    let replayed: Account = domain
+    let replayed = domain
         .statemgr()
-        .fetch_at("account", "a", At::Version(2))
+        .fetch_at::<Account>("account", "a", At::Version(2))
         .await
-        .expect("fetch_at");
+        .expect("fetch_at")
+        .state;
     assert_eq!(live, replayed);
     assert_eq!(live.balance, 11);
 }

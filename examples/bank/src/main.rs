@@ -205,15 +205,21 @@ async fn scenario(builder: fluvius::DomainBuilder) -> Result<(), Error> {
         );
     }
 
-    let then: Account = statemgr.fetch_at("account", &id, At::Version(2)).await?;
+    let then = statemgr
+        .fetch_at::<Account>("account", &id, At::Version(2))
+        .await?;
     println!(
-        "> time travel: account {id} at version 2: balance {}",
-        then.balance
+        "> time travel: account {id} at version {}: balance {}, last changed by {}",
+        then.version,
+        then.state.balance,
+        then.updated_by.as_deref().unwrap_or("-")
     );
-    let before_fix: Account = statemgr.fetch_at("account", &id, At::Version(3)).await?;
+    let before_fix = statemgr
+        .fetch_at::<Account>("account", &id, At::Version(3))
+        .await?;
     println!(
         "> time travel: before the correction (version 3): balance {}",
-        before_fix.balance
+        before_fix.state.balance
     );
 
     // Empty the account, then close it: a soft delete.

@@ -84,11 +84,27 @@ pub async fn soft_delete(backend: Arc<dyn Backend>) {
         all.items.iter().map(|r| r.deleted).collect::<Vec<_>>(),
         vec![true, false]
     );
-    let before_delete: Account = with_deleted
-        .fetch_at("account", "gone", At::Version(1))
+    let before_delete = with_deleted
+        .fetch_at::<Account>("account", "gone", At::Version(1))
         .await
         .expect("time travel before the deletion");
-    assert!(!before_delete.closed);
+    assert!(!before_delete.state.closed);
+    assert_eq!((before_delete.version, before_delete.deleted), (1, false));
+    // The past is read as it was: at the deleting version the root is there, marked deleted,
+    // whether or not the reader asks for deleted roots.
+    for reads in [domain.statemgr(), with_deleted.clone()] {
+        let at_delete = reads
+            .fetch_at::<Account>("account", "gone", At::Version(2))
+            .await
+            .expect("time travel to the deletion");
+        assert_eq!((at_delete.version, at_delete.deleted), (2, true));
+        assert!(at_delete.state.closed);
+        let json = reads
+            .fetch_at_json("account", "gone", At::Version(2))
+            .await
+            .expect("time travel to the deletion as JSON");
+        assert!(json.deleted && json.state["closed"] == json!(true));
+    }
 
     let before = global_log(&backend).await;
     for (key, payload) in [

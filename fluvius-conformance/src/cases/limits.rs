@@ -161,10 +161,11 @@ pub async fn json_depth(backend: Arc<dyn Backend>) {
     assert_eq!(doc.data, deepest, "fetch");
     let json = reader.fetch_json("doc", "deep").await.expect("fetch_json");
     assert_eq!(json["data"], deepest, "fetch_json");
-    let at: Doc = reader
-        .fetch_at("doc", "deep", At::Version(1))
+    let at = reader
+        .fetch_at::<Doc>("doc", "deep", At::Version(1))
         .await
-        .expect("fetch_at");
+        .expect("fetch_at")
+        .state;
     assert_eq!(at.data, deepest, "fetch_at");
     let found = reader
         .find::<Doc>("doc", &Query::new())
@@ -275,10 +276,11 @@ pub async fn non_finite_numbers(backend: Arc<dyn Backend>) {
     let reader = domain.statemgr();
     let doc: Doc = reader.fetch("doc", "r").await.expect("fetch");
     assert_eq!(doc.ratio, 0.25);
-    let then: Doc = reader
-        .fetch_at("doc", "r", At::Version(2))
+    let then = reader
+        .fetch_at::<Doc>("doc", "r", At::Version(2))
         .await
-        .expect("time travel");
+        .expect("time travel")
+        .state;
     assert_eq!(then.ratio, 0.25);
 }
 
@@ -536,10 +538,11 @@ pub async fn version_and_time_limits(backend: Arc<dyn Backend>) {
             "purge out of range",
         );
     }
-    let last: Account = reader
-        .fetch_at("account", "v", At::Time(limits::max_time()))
+    let last = reader
+        .fetch_at::<Account>("account", "v", At::Time(limits::max_time()))
         .await
-        .expect("time travel to the last instant");
+        .expect("time travel to the last instant")
+        .state;
     assert_eq!(last.balance, 3);
     let first = reader
         .fetch_at::<Account>("account", "v", At::Time(limits::min_time()))

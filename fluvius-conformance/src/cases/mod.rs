@@ -99,11 +99,13 @@ macro_rules! __with_cases {
                 fetch_at_each_version,
                 fetch_at_time,
                 recorded_at_never_decreases,
+                records_carry_their_users,
             }
             query_filters {
                 filter_operators,
                 filter_negation,
                 filter_composition,
+                filter_shorthands,
             }
             query_values {
                 filter_values,
@@ -112,6 +114,7 @@ macro_rules! __with_cases {
             query_pages {
                 sort_orders,
                 pagination,
+                page_numbers,
             }
             deletion {
                 soft_delete,

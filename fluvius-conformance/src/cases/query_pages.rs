@@ -66,6 +66,14 @@ pub async fn sort_orders(backend: Arc<dyn Backend>) {
                 3, 6, 10, 14, 18, 1, 5, 8, 12, 16, 20, 4, 9, 13, 17, 2, 7, 11, 15, 19,
             ],
         ),
+        (vec!["id"], (1..=20).collect()),
+        (vec!["id.desc"], (1..=20).rev().collect()),
+        (
+            vec!["tier,id.desc"],
+            vec![
+                20, 17, 14, 11, 8, 5, 3, 19, 16, 13, 10, 7, 4, 1, 18, 15, 12, 9, 6, 2,
+            ],
+        ),
         (
             vec!["address.city.desc", "name.desc"],
             vec![
@@ -160,4 +168,60 @@ pub async fn pagination(backend: Arc<dyn Backend>) {
         .await
         .expect("capped page");
     assert_eq!((capped.items.len(), capped.page.limit), (20, MAX_LIMIT));
+}
+
+/// `page` instead of `offset`: page `p` of `limit` rows starts at `(p - 1) * limit`; page 0, a
+/// page with an offset, a non-positive limit and a negative offset are refused.
+pub async fn page_numbers(backend: Arc<dyn Backend>) {
+    let domain = domain::domain(backend);
+    seed_customers(&domain).await;
+    let reads = domain.statemgr();
+    // (limit, page, ids, offset, pages), sorted by name over all 20 customers.
+    let windows: [(i64, i64, Vec<u32>, i64, u64); 4] = [
+        (6, 1, vec![1, 2, 3, 4, 5, 6], 0, 4),
+        (6, 2, vec![7, 8, 9, 10, 11, 12], 6, 4),
+        (6, 4, vec![19, 20], 18, 4),
+        (6, 9, vec![], 48, 4),
+    ];
+    for (limit, page, want, offset, pages) in windows {
+        let query = Query::new().sort(["name"]).limit(limit).page(page);
+        let found = reads
+            .find::<Customer>("customer", &query)
+            .await
+            .unwrap_or_else(|err| panic!("limit {limit} page {page}: {err}"));
+        let at = format!("limit {limit} page {page}");
+        assert_eq!(ids(&found), customers(&want), "{at}: items");
+        let info = found.page;
+        assert_eq!(
+            (info.total, info.offset, info.page, info.pages),
+            (20, offset, page as u64, pages),
+            "{at}: (total, offset, page, pages)"
+        );
+    }
+    let refused = [
+        (Query::new().page(0), "`page` must be 1 or more, got 0"),
+        (
+            Query::new().page(2).offset(5),
+            "give `page` or `offset`, not both (got page 2 and offset 5)",
+        ),
+        (
+            Query::new().limit(0).page(1),
+            "`limit` must be greater than 0, got 0",
+        ),
+        (
+            Query::new().offset(-1),
+            "`offset` must not be negative, got -1",
+        ),
+    ];
+    for (query, message) in refused {
+        let err = reads
+            .find::<Customer>("customer", &query)
+            .await
+            .expect_err("a refused page");
+        assert!(
+            matches!(err, fluvius_core::Error::InvalidQuery(_)),
+            "{query:?}: {err:?}"
+        );
+        assert_eq!(err.to_string(), format!("invalid query: {message}"));
+    }
 }

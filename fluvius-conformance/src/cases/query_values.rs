@@ -34,6 +34,19 @@ pub async fn filter_values(backend: Arc<dyn Backend>) {
         ),
         (json!({"tags.has": "five"}), accounts([5, 10, 15, 20])),
         (
+            json!({"tags.ov": ["five", "none"]}),
+            accounts([5, 10, 15, 20]),
+        ),
+        (
+            json!({"tags.ov": ["five", "even"]}),
+            accounts(all().filter(|n| n % 2 == 0 || n % 5 == 0)),
+        ),
+        (
+            json!({"tags!ov": ["even"]}),
+            accounts(all().filter(|n| n % 2 == 1)),
+        ),
+        (json!({"tags.ov": []}), vec![]),
+        (
             json!({"tags!has": "even"}),
             accounts(all().filter(|n| n % 2 == 1)),
         ),

@@ -128,6 +128,22 @@ pub async fn invalid_queries(backend: Arc<dyn Backend>) {
         FilterError::InvalidValue { op: "between", .. }
     ));
     let err = expect_err(
+        bad(Query::new().filter(json!({"balance.between": [60, 40]}))).await,
+        "reversed between",
+    );
+    assert_eq!(
+        err.to_string(),
+        "invalid query: filter key `balance.between` expects `[lo, hi]` with lo <= hi, got [60,40]"
+    );
+    let err = expect_err(
+        bad(Query::new().filter(json!({"owner!in": "Ada"}))).await,
+        "in without a list",
+    );
+    assert_eq!(
+        err.to_string(),
+        "invalid query: filter key `owner!in` expects an array of values, got \"Ada\""
+    );
+    let err = expect_err(
         bad(Query::new().filter(json!([1, 2]))).await,
         "not an object",
     );

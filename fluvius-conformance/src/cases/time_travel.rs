@@ -45,15 +45,21 @@ pub async fn fetch_at_each_version(backend: Arc<dyn Backend>) {
     let reads = domain.statemgr();
     for (i, want) in expected.iter().enumerate() {
         let version = i as u64 + 1;
-        let then: Account = reads
-            .fetch_at("account", "tt", At::Version(version))
+        let then = reads
+            .fetch_at::<Account>("account", "tt", At::Version(version))
             .await
             .unwrap_or_else(|err| panic!("fetch_at version {version}: {err}"));
-        assert_eq!(&then, want, "state at version {version}");
+        assert_eq!(&then.state, want, "state at version {version}");
+        assert_eq!(
+            (then.id.as_str(), then.version, then.deleted),
+            ("tt", version, false),
+            "the record at version {version}"
+        );
         let json = reads
             .fetch_at_json("account", "tt", At::Version(version))
             .await
-            .unwrap_or_else(|err| panic!("fetch_at_json version {version}: {err}"));
+            .unwrap_or_else(|err| panic!("fetch_at_json version {version}: {err}"))
+            .state;
         assert_eq!(
             json,
             serde_json::to_value(want).expect("JSON"),
@@ -109,16 +115,20 @@ pub async fn fetch_at_time(backend: Arc<dyn Backend>) {
         (3600, 113),
     ];
     for (at, balance) in points {
-        let then: Account = reads
-            .fetch_at("account", "tt", At::Time(t(at)))
+        let then = reads
+            .fetch_at::<Account>("account", "tt", At::Time(t(at)))
             .await
             .unwrap_or_else(|err| panic!("fetch_at t0+{at}s: {err}"));
-        assert_eq!(then.balance, balance, "balance at t0+{at}s");
+        assert_eq!(then.state.balance, balance, "balance at t0+{at}s");
+        assert!(then.updated_at <= t(at), "updated by t0+{at}s");
+        assert_eq!(then.created_at, t(0), "created at t0");
     }
     let json = reads
         .fetch_at_json("account", "tt", At::Time(t(10)))
         .await
         .expect("JSON at t0+10s");
+    assert_eq!((json.version, json.updated_at), (2, t(10)));
+    let json = json.state;
     assert_eq!(json["balance"], json!(110));
 }
 
@@ -155,10 +165,11 @@ pub async fn recorded_at_never_decreases(backend: Arc<dyn Backend>) {
         .fetch_at::<Account>("account", "mono", At::Time(t(30)))
         .await;
     assert!(expect_err(early, "before t0+60s").is_not_found());
-    let at_60: Account = reads
-        .fetch_at("account", "mono", At::Time(t(60)))
+    let at_60 = reads
+        .fetch_at::<Account>("account", "mono", At::Time(t(60)))
         .await
-        .expect("state at t0+60s");
+        .expect("state at t0+60s")
+        .state;
     assert_eq!(
         at_60.balance, 2,
         "both events clamped to t0+60s are included"
@@ -168,4 +179,71 @@ pub async fn recorded_at_never_decreases(backend: Arc<dyn Backend>) {
         .await
         .expect("record");
     assert_eq!((record.created_at, record.updated_at), (t(60), t(90)));
+}
+
+/// Records say who created a root and who changed it last, now and at every point in its past:
+/// `fetch_record`, `find` and `fetch_at` agree, and a context without a user leaves `None`.
+pub async fn records_carry_their_users(backend: Arc<dyn Backend>) {
+    let (domain, clock) = clocked(&backend);
+    let by = |user: &str| support::ctx().user(user);
+    let open = support::command(
+        &domain,
+        "open-account",
+        json!({"owner": "ann", "initial": 10, "tags": []}),
+        ("account", "u-1"),
+    )
+    .with_context(by("ann"));
+    support::ok(&domain, open).await; // v1 at t0, by ann
+    clock.advance(Duration::seconds(5));
+    let deposit = support::command(&domain, "deposit", json!({"amount": 5}), ("account", "u-1"))
+        .with_context(by("bob"));
+    support::ok(&domain, deposit).await; // v2 at t0 + 5s, by bob
+    clock.advance(Duration::seconds(5));
+    support::deposit(&domain, "u-1", 1).await; // v3 at t0 + 10s, no user
+    support::open_account(&domain, "u-2", "nobody", 1).await; // no user at all
+
+    let reads = domain.statemgr();
+    let who = |r: &fluvius_core::Record<Account>| {
+        (
+            r.version,
+            r.created_at,
+            r.created_by.clone(),
+            r.updated_at,
+            r.updated_by.clone(),
+        )
+    };
+    let ann = Some("ann".to_owned());
+    let bob = Some("bob".to_owned());
+    let now = reads
+        .fetch_record::<Account>("account", "u-1")
+        .await
+        .expect("record");
+    assert_eq!(who(&now), (3, t(0), ann.clone(), t(10), None), "now");
+    let found = reads
+        .find::<Account>("account", &fluvius_core::Query::new().sort(["id"]))
+        .await
+        .expect("find");
+    let listed: Vec<_> = found.items.iter().map(who).collect();
+    assert_eq!(
+        listed,
+        vec![
+            (3, t(0), ann.clone(), t(10), None),
+            (1, t(10), None, t(10), None)
+        ],
+        "find carries the same users"
+    );
+    let points = [
+        (At::Version(1), (1, t(0), ann.clone(), t(0), ann.clone())),
+        (At::Version(2), (2, t(0), ann.clone(), t(5), bob.clone())),
+        (At::Time(t(7)), (2, t(0), ann.clone(), t(5), bob.clone())),
+        (At::Version(3), (3, t(0), ann.clone(), t(10), None)),
+    ];
+    for (at, want) in points {
+        let then = reads
+            .fetch_at::<Account>("account", "u-1", at)
+            .await
+            .unwrap_or_else(|err| panic!("fetch_at {at:?}: {err}"));
+        assert_eq!(who(&then), want, "at {at:?}");
+        assert!(!then.deleted, "at {at:?}");
+    }
 }

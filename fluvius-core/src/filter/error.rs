@@ -9,7 +9,13 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum FilterError {
-    /// A filter (or part of one) was not a JSON object.
+    /// The filter was neither a JSON object nor an array of them.
+    #[error("the filter must be a JSON object or an array of JSON objects, got {found}")]
+    NotAFilter {
+        /// The JSON type that was found instead.
+        found: &'static str,
+    },
+    /// A part of a filter was not a JSON object.
     #[error("{location} must be a JSON object, got {found}")]
     NotAnObject {
         /// Where the object was expected, e.g. `the filter` or `element 2 of \`.or\``.
@@ -33,6 +39,16 @@ pub enum FilterError {
         /// The whole filter key.
         key: String,
     },
+    /// The key names a known field followed by `.` and nothing else.
+    #[error(
+        "filter key `{key}` ends with `.` but names no operator (write `{field}` or `{field}.eq`)"
+    )]
+    MissingOperator {
+        /// The whole filter key.
+        key: String,
+        /// The field before the `.`.
+        field: String,
+    },
     /// The key names a known field followed by an operator that does not exist.
     #[error("unknown operator `{op}` in filter key `{key}`")]
     UnknownOperator {
@@ -42,8 +58,10 @@ pub enum FilterError {
         key: String,
     },
     /// The operator cannot be applied to a field of this kind.
-    #[error("operator `{op}` is not supported on `{field}` ({kind} field)")]
+    #[error("filter key `{key}`: operator `{op}` is not supported on {kind} fields")]
     OperatorNotSupported {
+        /// The filter key as written.
+        key: String,
         /// The operator.
         op: &'static str,
         /// The dotted field path.
@@ -52,8 +70,10 @@ pub enum FilterError {
         kind: &'static str,
     },
     /// The value given to an operator has the wrong shape or type.
-    #[error("operator `{op}` on `{field}` expects {expected}, got {value}")]
+    #[error("filter key `{key}` expects {expected}, got {value}")]
     InvalidValue {
+        /// The filter key as written.
+        key: String,
         /// The operator.
         op: &'static str,
         /// The dotted field path.
@@ -64,11 +84,21 @@ pub enum FilterError {
         value: String,
     },
     /// A value given for a date-time field is not an RFC 3339 timestamp.
-    #[error("value {value} for `{field}` is not an RFC 3339 date-time")]
+    #[error("filter key `{key}`: value {value} is not an RFC 3339 date-time")]
     InvalidDateTime {
+        /// The filter key as written.
+        key: String,
         /// The dotted field path.
         field: String,
         /// The rejected value, rendered as JSON (shortened when long).
+        value: String,
+    },
+    /// The bounds of `between` are out of order (or cannot be ordered at all).
+    #[error("filter key `{key}` expects `[lo, hi]` with lo <= hi, got {value}")]
+    BadBounds {
+        /// The filter key as written.
+        key: String,
+        /// The bounds as given, rendered as JSON (shortened when long).
         value: String,
     },
     /// The filter nests `.and` / `.or` / `!and` / `!or` deeper than allowed.
@@ -113,6 +143,28 @@ pub enum FilterError {
     /// [`limits`](crate::limits).
     #[error("{0}")]
     Limit(#[from] crate::limits::LimitError),
+    /// The requested page number is zero or negative (pages count from 1).
+    #[error("`page` must be 1 or more, got {page}")]
+    InvalidPage {
+        /// The rejected page number.
+        page: i64,
+    },
+    /// Both a page number and an offset were requested.
+    #[error("give `page` or `offset`, not both (got page {page} and offset {offset})")]
+    PageAndOffset {
+        /// The requested page number.
+        page: i64,
+        /// The requested offset.
+        offset: i64,
+    },
+    /// The page number times the page size does not fit a 64-bit offset.
+    #[error("`page` {page} with `limit` {limit} is past any possible result")]
+    PageTooLarge {
+        /// The rejected page number.
+        page: i64,
+        /// The page size it was combined with.
+        limit: i64,
+    },
     /// The requested offset is negative.
     #[error("`offset` must not be negative, got {offset}")]
     InvalidOffset {

@@ -8,12 +8,18 @@
 //! ```
 //!
 //! * `field` or `field.eq`, `ne`, `lt`, `lte`, `gt`, `gte`: compare with a value;
-//! * `in` (array of values), `has` (substring ignoring case / array element),
-//!   `between` (`[lo, hi]`, inclusive), `null` (`true` / `false`);
+//! * `in` (array of values), `has` (substring ignoring case / array element), `ov` (arrays
+//!   sharing an element), `between` (`[lo, hi]`, inclusive, `lo <= hi`), `null` (`true` /
+//!   `false`);
 //! * `field!op`: the exact complement of `field.op` (it matches null or absent fields);
-//! * `.and` / `.or` / `!and` / `!or`: compose filter objects.
+//!   `field!` is `field!eq`;
+//! * `.and` / `.or` / `!and` / `!or`: compose filter objects (a list or a dict); a top-level
+//!   list of objects means AND;
+//! * `id`: the aggregate identifier.
 //!
-//! No comparison matches a null or absent field, so `ne` is not `!eq`.
+//! Logic is two-valued: no comparison matches a null or absent field, except `ne`, the exact
+//! complement of `eq` (and so the same as `!eq`). `eq null` is `null: true`, `ne null` is
+//! `null: false`.
 //!
 //! The parsed [`Filter`] tree is evaluated in memory with [`Filter::matches`],
 //! and carries what a database backend needs to translate it. Sorting uses
@@ -39,4 +45,4 @@ pub use op::Op;
 pub use page::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageInfo};
 pub use parse::MAX_DEPTH;
 pub use sort::{SortKey, compare_docs, parse_sort};
-pub use tree::{Condition, Filter};
+pub use tree::{Condition, Filter, ID_FIELD, Target};

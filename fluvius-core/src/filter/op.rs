@@ -9,7 +9,8 @@ use std::fmt;
 pub enum Op {
     /// Equal to the value.
     Eq,
-    /// Present, not null and not equal to the value.
+    /// Not equal to the value: the exact complement of [`Op::Eq`], so a null or absent field
+    /// is not equal to any value.
     Ne,
     /// Less than the value.
     Lt,
@@ -23,6 +24,8 @@ pub enum Op {
     In,
     /// Strings: contains the text, ignoring case. Arrays: contains the element.
     Has,
+    /// Arrays: shares at least one element with the given array.
+    Ov,
     /// Between the two values of `[lo, hi]`, both included.
     Between,
     /// `true`: null or absent. `false`: present and not null.
@@ -31,7 +34,7 @@ pub enum Op {
 
 impl Op {
     /// Every operator, in the order of the declaration.
-    pub const ALL: [Op; 10] = [
+    pub const ALL: [Op; 11] = [
         Op::Eq,
         Op::Ne,
         Op::Lt,
@@ -40,6 +43,7 @@ impl Op {
         Op::Gte,
         Op::In,
         Op::Has,
+        Op::Ov,
         Op::Between,
         Op::Null,
     ];
@@ -55,6 +59,7 @@ impl Op {
             Op::Gte => "gte",
             Op::In => "in",
             Op::Has => "has",
+            Op::Ov => "ov",
             Op::Between => "between",
             Op::Null => "null",
         }

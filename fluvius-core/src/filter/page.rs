@@ -25,18 +25,41 @@ impl Page {
     /// A limit of zero or less and a negative offset are errors; a limit above
     /// [`MAX_LIMIT`] is capped to it.
     pub fn new(limit: Option<i64>, offset: Option<i64>) -> Result<Page, FilterError> {
+        Page::request(limit, offset, None)
+    }
+
+    /// Checks a requested window given by an offset or by a 1-based page number
+    /// (`offset = (page - 1) * limit`, with the limit after capping). `None` everywhere
+    /// means [`DEFAULT_LIMIT`] and the first page.
+    ///
+    /// A limit of zero or less, a negative offset, page 0 (or less), and an offset together
+    /// with a page are errors, and so is a page whose offset does not fit an `i64`; a limit
+    /// above [`MAX_LIMIT`] is capped to it.
+    pub fn request(
+        limit: Option<i64>,
+        offset: Option<i64>,
+        page: Option<i64>,
+    ) -> Result<Page, FilterError> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if limit <= 0 {
             return Err(FilterError::InvalidLimit { limit });
         }
-        let offset = offset.unwrap_or(0);
+        let limit = limit.min(MAX_LIMIT);
+        let offset = match (offset, page) {
+            (Some(offset), Some(page)) => {
+                return Err(FilterError::PageAndOffset { page, offset });
+            }
+            (Some(offset), None) => offset,
+            (None, Some(page)) if page < 1 => return Err(FilterError::InvalidPage { page }),
+            (None, Some(page)) => (page - 1)
+                .checked_mul(limit)
+                .ok_or(FilterError::PageTooLarge { page, limit })?,
+            (None, None) => 0,
+        };
         if offset < 0 {
             return Err(FilterError::InvalidOffset { offset });
         }
-        Ok(Page {
-            limit: limit.min(MAX_LIMIT),
-            offset,
-        })
+        Ok(Page { limit, offset })
     }
 
     /// How many results to skip, as a count for iterator adapters.

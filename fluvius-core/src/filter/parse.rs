@@ -5,9 +5,9 @@ use std::cell::Cell;
 use serde_json::Value;
 
 use super::error::{FilterError, json_type};
-use super::fields::FieldIndex;
+use super::fields::{FieldIndex, FieldKind};
 use super::op::Op;
-use super::tree::{Condition, Filter};
+use super::tree::{Condition, Filter, ID_FIELD, Target};
 use super::validate::validate;
 use crate::limits;
 
@@ -15,24 +15,39 @@ use crate::limits;
 pub const MAX_DEPTH: usize = 32;
 
 impl Filter {
-    /// Parses a filter object, checking every field, operator and value
-    /// against the fields of the state type.
+    /// Parses a filter, checking every field, operator and value against the fields of the
+    /// state type.
     ///
-    /// Each key of the object is one condition and all of them must hold:
-    /// `field` (same as `field.eq`), `field.op`, `field!op` (the exact
-    /// negation of `field.op`), or a composition `.and`, `.or`, `!and`, `!or`
-    /// whose value is a filter object or an array of filter objects (given one
-    /// object, `.or` takes each of its keys as an alternative). An empty
-    /// object is [`Filter::All`]; `.and: []` matches everything, `.or: []`
+    /// A filter is a JSON object, or an array of objects that must all hold. Each key of an
+    /// object is one condition and all of them must hold: `field` (same as `field.eq`),
+    /// `field.op`, `field!op` (the exact complement of `field.op`; `field!` alone is
+    /// `field!eq`), or a composition `.and`, `.or`, `!and`, `!or` whose value is a filter
+    /// object or an array of filter objects (given one object, `.or` takes each of its keys as
+    /// an alternative). `id` names the aggregate identifier. `eq null` is `null: true` and
+    /// `ne null` is `null: false`; a `null` among the values of `in` matches null or absent
+    /// fields. An empty object is [`Filter::All`]; `.and: []` matches everything, `.or: []`
     /// nothing. Nesting deeper than [`MAX_DEPTH`] is refused, and so are values breaking the
     /// JSON limits and filters of more than
     /// [`MAX_FILTER_TERMS`](crate::limits::MAX_FILTER_TERMS) comparisons.
     pub fn parse(input: &Value, fields: &FieldIndex) -> Result<Filter, FilterError> {
-        Parser {
+        let parser = Parser {
             fields,
             terms: Cell::new(0),
+        };
+        match input {
+            Value::Array(items) => {
+                let parts = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| parser.object(item, &format!("element {i} of the filter"), 0))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Filter::And(parts))
+            }
+            Value::Object(_) => parser.object(input, "the filter", 0),
+            other => Err(FilterError::NotAFilter {
+                found: json_type(other),
+            }),
         }
-        .object(input, "the filter", 0)
     }
 }
 
@@ -89,16 +104,25 @@ impl Parser<'_> {
         if split.prefix.is_empty() && matches!(split.suffix, "and" | "or") {
             return self.compose(key, split.suffix == "or", split.negated, value, depth);
         }
+        if split.suffix.is_empty() && self.known(split.prefix) {
+            if split.negated {
+                return self.condition(key, split.prefix, Op::Eq, true, value);
+            }
+            return Err(FilterError::MissingOperator {
+                key: key.to_owned(),
+                field: split.prefix.to_owned(),
+            });
+        }
         let op = Op::parse(split.suffix);
         if let Some(op) = op
-            && self.fields.contains(split.prefix)
+            && self.known(split.prefix)
         {
             return self.condition(key, split.prefix, op, split.negated, value);
         }
-        if self.fields.contains(key) {
+        if self.known(key) {
             return self.condition(key, key, Op::Eq, false, value);
         }
-        if op.is_none() && self.fields.contains(split.prefix) {
+        if op.is_none() && self.known(split.prefix) {
             return Err(FilterError::UnknownOperator {
                 op: split.suffix.to_owned(),
                 key: key.to_owned(),
@@ -108,6 +132,11 @@ impl Parser<'_> {
             field: split.prefix.to_owned(),
             key: key.to_owned(),
         })
+    }
+
+    /// Whether a dotted path names a field a filter may read: `id` or a field of the state.
+    fn known(&self, field: &str) -> bool {
+        field == ID_FIELD || self.fields.contains(field)
     }
 
     /// Parses the value of `.and`, `.or`, `!and` or `!or`.
@@ -164,32 +193,61 @@ impl Parser<'_> {
         negated: bool,
         value: &Value,
     ) -> Result<Filter, FilterError> {
-        let Some((field, path, kind)) = self.fields.lookup(field) else {
-            return Err(FilterError::UnknownField {
-                field: field.to_owned(),
-                key: key.to_owned(),
-            });
+        let (target, (field, path, kind)) = if field == ID_FIELD {
+            let path = vec![ID_FIELD.to_owned()];
+            (
+                Target::Identifier,
+                (ID_FIELD.to_owned(), path, FieldKind::String),
+            )
+        } else {
+            match self.fields.lookup(field) {
+                Some(found) => (Target::State, found),
+                None => {
+                    return Err(FilterError::UnknownField {
+                        field: field.to_owned(),
+                        key: key.to_owned(),
+                    });
+                }
+            }
         };
         // Before anything renders or copies the value: it may nest without bound.
         limits::check_json(&format!("the value of `{key}`"), value)?;
         let terms = match (op, value) {
-            (Op::In, Value::Array(options)) => options.len().max(1),
+            (Op::In | Op::Ov, Value::Array(options)) => options.len().max(1),
             _ => 1,
         };
         self.terms.set(self.terms.get().saturating_add(terms));
         limits::check_filter_terms(self.terms.get())?;
-        let value = validate(&field, kind, op, value.clone())?;
-        let condition = Filter::Cmp(Condition {
-            field,
-            path,
-            kind,
-            op,
-            value,
-        });
+        let make = |op: Op, value: Value| {
+            Filter::Cmp(Condition {
+                target,
+                field: field.clone(),
+                path: path.clone(),
+                kind,
+                op,
+                value,
+            })
+        };
+        let positive = match (op, value) {
+            // `eq null` asks for the null rows and `ne null` for the others.
+            (Op::Eq, Value::Null) => make(Op::Null, Value::Bool(true)),
+            (Op::Ne, Value::Null) => make(Op::Null, Value::Bool(false)),
+            // `in` is one `eq` per value, so a `null` among them stands for the null rows.
+            (Op::In, Value::Array(options)) if options.iter().any(Value::is_null) => {
+                let present: Vec<Value> =
+                    options.iter().filter(|o| !o.is_null()).cloned().collect();
+                let present = validate(key, &field, kind, Op::In, Value::Array(present))?;
+                Filter::Or(vec![
+                    make(Op::In, present),
+                    make(Op::Null, Value::Bool(true)),
+                ])
+            }
+            (op, value) => make(op, validate(key, &field, kind, op, value.clone())?),
+        };
         Ok(if negated {
-            Filter::Not(Box::new(condition))
+            Filter::Not(Box::new(positive))
         } else {
-            condition
+            positive
         })
     }
 }

@@ -7,13 +7,15 @@ use serde_json::Value;
 use super::compare::total_order;
 use super::error::FilterError;
 use super::fields::{FieldIndex, FieldKind};
-use super::tree::lookup;
+use super::tree::{ID_FIELD, Target, lookup};
 
 /// One sort key: a field and a direction.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SortKey {
-    /// The dotted field path.
+    /// Whether the key orders by the identifier or by a field of the state.
+    pub target: Target,
+    /// The dotted field path (`id` for the identifier).
     pub field: String,
     /// The field path as segments.
     pub path: Vec<String>,
@@ -43,11 +45,12 @@ pub fn parse_sort(input: &[String], fields: &FieldIndex) -> Result<Vec<SortKey>,
 
 /// Parses one `field[.asc|.desc]` item.
 fn parse_item(item: &str, fields: &FieldIndex) -> Result<SortKey, FilterError> {
+    let known = |field: &str| field == ID_FIELD || fields.contains(field);
     let (field, descending) = match item.rsplit_once('.') {
-        Some((field, "asc")) if fields.contains(field) => (field, false),
-        Some((field, "desc")) if fields.contains(field) => (field, true),
-        _ if fields.contains(item) => (item, false),
-        Some((field, direction)) if fields.contains(field) => {
+        Some((field, "asc")) if known(field) => (field, false),
+        Some((field, "desc")) if known(field) => (field, true),
+        _ if known(item) => (item, false),
+        Some((field, direction)) if known(field) => {
             return Err(FilterError::BadSortDirection {
                 direction: direction.to_owned(),
                 item: item.to_owned(),
@@ -66,6 +69,15 @@ fn parse_item(item: &str, fields: &FieldIndex) -> Result<SortKey, FilterError> {
             });
         }
     };
+    if field == ID_FIELD {
+        return Ok(SortKey {
+            target: Target::Identifier,
+            field: ID_FIELD.to_owned(),
+            path: vec![ID_FIELD.to_owned()],
+            kind: FieldKind::String,
+            descending,
+        });
+    }
     let Some((field, path, kind)) = fields.lookup(field) else {
         return Err(FilterError::UnknownSortField {
             field: field.to_owned(),
@@ -79,6 +91,7 @@ fn parse_item(item: &str, fields: &FieldIndex) -> Result<SortKey, FilterError> {
         });
     }
     Ok(SortKey {
+        target: Target::State,
         field,
         path,
         kind,
@@ -95,14 +108,22 @@ fn parse_item(item: &str, fields: &FieldIndex) -> Result<SortKey, FilterError> {
 pub fn compare_docs(a: &Value, a_id: &str, b: &Value, b_id: &str, keys: &[SortKey]) -> Ordering {
     keys.iter()
         .map(|key| {
-            let ord = match (lookup(a, &key.path), lookup(b, &key.path)) {
-                (None, None) => Ordering::Equal,
-                (None, Some(_)) => Ordering::Greater,
-                (Some(_), None) => Ordering::Less,
-                (Some(x), Some(y)) => total_order(key.kind, x, y),
+            let ord = match key.target {
+                Target::Identifier => a_id.cmp(b_id),
+                Target::State => by_value(key, lookup(a, &key.path), lookup(b, &key.path)),
             };
             if key.descending { ord.reverse() } else { ord }
         })
         .find(|ord| *ord != Ordering::Equal)
         .unwrap_or_else(|| a_id.cmp(b_id))
+}
+
+/// Orders two values of a sort key's field, null or absent above every value.
+fn by_value(key: &SortKey, a: Option<&Value>, b: Option<&Value>) -> Ordering {
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(x), Some(y)) => total_order(key.kind, x, y),
+    }
 }

@@ -28,11 +28,26 @@ pub enum Filter {
     Cmp(Condition),
 }
 
+/// What a condition or a sort key reads: the root's identifier or a field of its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Target {
+    /// The aggregate identifier, written `id` in filters and sorts; a string, never null.
+    Identifier,
+    /// The state document's field at the condition's path.
+    State,
+}
+
+/// The name of the identifier in filter keys and sort items.
+pub const ID_FIELD: &str = "id";
+
 /// One comparison: `field op value`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Condition {
-    /// The dotted field path, e.g. `address.city`.
+    /// Whether the condition reads the identifier or the state.
+    pub target: Target,
+    /// The dotted field path, e.g. `address.city` (`id` for the identifier).
     pub field: String,
     /// The field path as segments, e.g. `["address", "city"]`.
     pub path: Vec<String>,
@@ -46,24 +61,38 @@ pub struct Condition {
 }
 
 impl Filter {
-    /// Whether the state document satisfies the filter.
-    pub fn matches(&self, doc: &Value) -> bool {
+    /// Whether the root with this identifier and state document satisfies the filter.
+    ///
+    /// Every node is simply true or false (two-valued logic), so [`Filter::Not`] is the exact
+    /// complement of its inner filter, rows with null or absent fields included.
+    pub fn matches(&self, id: &str, doc: &Value) -> bool {
         match self {
             Filter::All => true,
-            Filter::And(parts) => parts.iter().all(|part| part.matches(doc)),
-            Filter::Or(parts) => parts.iter().any(|part| part.matches(doc)),
-            Filter::Not(inner) => !inner.matches(doc),
-            Filter::Cmp(condition) => condition.matches(doc),
+            Filter::And(parts) => parts.iter().all(|part| part.matches(id, doc)),
+            Filter::Or(parts) => parts.iter().any(|part| part.matches(id, doc)),
+            Filter::Not(inner) => !inner.matches(id, doc),
+            Filter::Cmp(condition) => condition.matches(id, doc),
         }
     }
 }
 
 impl Condition {
-    /// Whether the state document satisfies this one comparison.
+    /// Whether the root with this identifier and state document satisfies this one comparison.
     ///
-    /// Every operator but `null` fails on a field that is null or absent.
-    pub fn matches(&self, doc: &Value) -> bool {
-        let found = lookup(doc, &self.path);
+    /// On a field that is null or absent, `null: true` and `ne` hold and every other operator
+    /// fails: `ne` is the exact complement of `eq`.
+    pub fn matches(&self, id: &str, doc: &Value) -> bool {
+        let identifier;
+        let found = match self.target {
+            Target::Identifier => {
+                identifier = Value::String(id.to_owned());
+                Some(&identifier)
+            }
+            Target::State => lookup(doc, &self.path),
+        };
+        if self.op == Op::Ne {
+            return !found.is_some_and(|actual| values_equal(self.kind, actual, &self.value));
+        }
         if self.op == Op::Null {
             let wants_null = self.value.as_bool().unwrap_or(true);
             return found.is_none() == wants_null;
@@ -74,7 +103,6 @@ impl Condition {
         let order = || values_order(self.kind, actual, &self.value);
         match self.op {
             Op::Eq => values_equal(self.kind, actual, &self.value),
-            Op::Ne => !values_equal(self.kind, actual, &self.value),
             Op::Lt => order() == Some(Ordering::Less),
             Op::Lte => matches!(order(), Some(Ordering::Less | Ordering::Equal)),
             Op::Gt => order() == Some(Ordering::Greater),
@@ -84,6 +112,7 @@ impl Condition {
                 .as_array()
                 .is_some_and(|options| options.iter().any(|o| values_equal(self.kind, actual, o))),
             Op::Has => has(actual, &self.value),
+            Op::Ov => overlaps(actual, &self.value),
             Op::Between => match self.value.as_array().map(Vec::as_slice) {
                 Some([lo, hi]) => {
                     let above = values_order(self.kind, actual, lo);
@@ -93,7 +122,7 @@ impl Condition {
                 }
                 _ => false,
             },
-            Op::Null => false,
+            Op::Ne | Op::Null => false,
         }
     }
 }
@@ -116,6 +145,17 @@ fn has(actual: &Value, needle: &Value) -> bool {
             text.to_lowercase().contains(&part.to_lowercase())
         }
         (Value::Array(items), needle) => items.iter().any(|item| json_eq(item, needle)),
+        _ => false,
+    }
+}
+
+/// The `ov` operator: an array field with at least one element equal (as `eq` sees it) to one
+/// of the given elements; nothing else matches.
+fn overlaps(actual: &Value, wanted: &Value) -> bool {
+    match (actual, wanted) {
+        (Value::Array(items), Value::Array(wanted)) => items
+            .iter()
+            .any(|item| wanted.iter().any(|w| json_eq(item, w))),
         _ => false,
     }
 }

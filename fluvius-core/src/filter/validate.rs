@@ -1,8 +1,10 @@
 //! Checks, at parse time, that an operator suits a field's kind and that its value does.
 
+use std::cmp::Ordering;
+
 use serde_json::Value;
 
-use super::compare::parse_instant;
+use super::compare::{parse_instant, values_order};
 use super::error::{FilterError, show};
 use super::fields::FieldKind;
 use super::op::Op;
@@ -13,12 +15,18 @@ const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
 /// Validates the operand of `field op value` and returns it, normalised
 /// (integral floats given for integer fields become integers).
 pub(super) fn validate(
+    key: &str,
     field: &str,
     kind: FieldKind,
     op: Op,
     value: Value,
 ) -> Result<Value, FilterError> {
-    let check = Check { field, kind, op };
+    let check = Check {
+        key,
+        field,
+        kind,
+        op,
+    };
     if op.is_ordering() && !kind.is_ordered() {
         return Err(check.unsupported());
     }
@@ -40,20 +48,43 @@ pub(super) fn validate(
                 .map(Value::Array),
             other => Err(check.invalid("an array of values", &other)),
         },
+        Op::Ov => match (kind, value) {
+            (FieldKind::Array | FieldKind::Any, Value::Array(items)) => {
+                if items.iter().any(Value::is_null) {
+                    Err(check.invalid("an array of non-null values", &Value::Array(items)))
+                } else {
+                    Ok(Value::Array(items))
+                }
+            }
+            (FieldKind::Array | FieldKind::Any, other) => {
+                Err(check.invalid("an array of values", &other))
+            }
+            _ => Err(check.unsupported()),
+        },
         Op::Between => match value {
-            Value::Array(items) if items.len() == 2 => items
-                .into_iter()
-                .map(|item| check.scalar(item))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array),
-            other => Err(check.invalid("an array of two values", &other)),
+            Value::Array(items) if items.len() == 2 => {
+                let shown = show(&Value::Array(items.clone()));
+                let bounds = items
+                    .into_iter()
+                    .map(|item| check.scalar(item))
+                    .collect::<Result<Vec<_>, _>>()?;
+                match values_order(kind, &bounds[0], &bounds[1]) {
+                    Some(Ordering::Less | Ordering::Equal) => Ok(Value::Array(bounds)),
+                    _ => Err(FilterError::BadBounds {
+                        key: key.to_owned(),
+                        value: shown,
+                    }),
+                }
+            }
+            other => Err(check.invalid("an array of two values `[lo, hi]`", &other)),
         },
         Op::Eq | Op::Ne | Op::Lt | Op::Lte | Op::Gt | Op::Gte => check.scalar(value),
     }
 }
 
-/// The field and operator a value is being checked for.
+/// The key, field and operator a value is being checked for.
 struct Check<'a> {
+    key: &'a str,
     field: &'a str,
     kind: FieldKind,
     op: Op,
@@ -70,6 +101,7 @@ impl Check<'_> {
                     Ok(Value::String(text))
                 } else {
                     Err(FilterError::InvalidDateTime {
+                        key: self.key.to_owned(),
                         field: self.field.to_owned(),
                         value: show(&Value::String(text)),
                     })
@@ -104,6 +136,7 @@ impl Check<'_> {
 
     fn invalid(&self, expected: &'static str, value: &Value) -> FilterError {
         FilterError::InvalidValue {
+            key: self.key.to_owned(),
             op: self.op.as_str(),
             field: self.field.to_owned(),
             expected,
@@ -113,6 +146,7 @@ impl Check<'_> {
 
     fn unsupported(&self) -> FilterError {
         FilterError::OperatorNotSupported {
+            key: self.key.to_owned(),
             op: self.op.as_str(),
             field: self.field.to_owned(),
             kind: self.kind.as_str(),

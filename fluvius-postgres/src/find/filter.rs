@@ -6,16 +6,21 @@
 //!
 //! * presence: `V` is present when `jsonb_typeof(V)` is neither NULL (absent) nor `'null'`;
 //!   `null: true` is its negation, and no other operator matches a field that is not present;
-//! * `eq`/`ne`/`in`: `jsonb` equality, which compares numbers by value at any depth as
-//!   `json_eq` does; date-time fields also match an equal instant written differently;
+//! * `eq`/`in`: `jsonb` equality, which compares numbers by value at any depth as `json_eq`
+//!   does; date-time fields also match an equal instant written differently; `ne` is `NOT eq`
+//!   (so it keeps null and absent fields);
+//! * `id`: the `identifier` column, as a `jsonb` string (and as text, `COLLATE "C"`, for
+//!   ordering);
 //! * `lt`..`gte`, `between`: numbers as `jsonb` numbers (by value), strings of date-time fields
 //!   as instants (`fluvius.instant`, which reads RFC 3339 exactly as chrono does), other strings
 //!   by code point (`COLLATE "C"`); values of different types never compare;
 //! * `has`: on a string, a case-insensitive literal substring (`strpos` of `fluvius.fold_case`,
 //!   Unicode lower case; no `LIKE`, so `%` and `_` are plain characters); on an array, an element
-//!   equal to the value (`@>` for scalars, element equality for arrays and objects).
+//!   equal to the value (`@>` for scalars, element equality for arrays and objects);
+//! * `ov`: on an array, an element equal to one of the given elements (a join of the two
+//!   arrays' elements with `jsonb` equality).
 
-use fluvius_core::filter::{Condition, FieldKind, Filter, Op};
+use fluvius_core::filter::{Condition, FieldKind, Filter, Op, Target};
 use serde_json::Value;
 use sqlx::{Postgres, QueryBuilder};
 
@@ -57,12 +62,17 @@ fn push_joined(sql: &mut QueryBuilder<Postgres>, parts: &[Filter], joiner: &str,
     sql.push(")");
 }
 
-/// Pushes `V`: the `jsonb` at the field's path, NULL when absent.
+/// Pushes `V`: the `jsonb` at the field's path, NULL when absent (the identifier as a `jsonb`
+/// string for `id`).
 ///
 /// `#>` also indexes into arrays when a path segment is an integer, where the in-memory lookup
 /// only descends into objects; for segments that could be read as one, the value above must be
 /// an object.
-pub(crate) fn push_value(sql: &mut QueryBuilder<Postgres>, path: &[String]) {
+pub(crate) fn push_value(sql: &mut QueryBuilder<Postgres>, target: Target, path: &[String]) {
+    if target == Target::Identifier {
+        sql.push("(to_jsonb(identifier))");
+        return;
+    }
     let risky: Vec<usize> = (0..path.len())
         .filter(|&i| path[i].bytes().any(|b| b.is_ascii_digit()))
         .collect();
@@ -91,7 +101,7 @@ fn push_condition(sql: &mut QueryBuilder<Postgres>, c: &Condition) {
         Op::Null => {
             let wants_null = c.value.as_bool().unwrap_or(true);
             sql.push("coalesce(jsonb_typeof");
-            push_value(sql, &c.path);
+            push_value(sql, c.target, &c.path);
             sql.push(if wants_null {
                 " = 'null', true)"
             } else {
@@ -99,12 +109,10 @@ fn push_condition(sql: &mut QueryBuilder<Postgres>, c: &Condition) {
             });
         }
         Op::Eq => push_equal(sql, c, &c.value),
+        // `eq` is never NULL, so its negation keeps the null and absent rows.
         Op::Ne => {
-            sql.push("(coalesce(jsonb_typeof");
-            push_value(sql, &c.path);
-            sql.push(" <> 'null', false) AND NOT ");
+            sql.push("NOT ");
             push_equal(sql, c, &c.value);
-            sql.push(")");
         }
         Op::Lt => push_order(sql, c, "<", &c.value),
         Op::Lte => push_order(sql, c, "<=", &c.value),
@@ -138,6 +146,7 @@ fn push_condition(sql: &mut QueryBuilder<Postgres>, c: &Condition) {
             }
         },
         Op::Has => push_has(sql, c),
+        Op::Ov => push_overlap(sql, c),
         other => {
             tracing::error!(op = ?other, "filter operator without a SQL translation");
             sql.push("false");
@@ -148,15 +157,15 @@ fn push_condition(sql: &mut QueryBuilder<Postgres>, c: &Condition) {
 /// `values_equal(kind, V, value)`, never NULL.
 fn push_equal(sql: &mut QueryBuilder<Postgres>, c: &Condition, value: &Value) {
     sql.push("coalesce(jsonb_typeof");
-    push_value(sql, &c.path);
+    push_value(sql, c.target, &c.path);
     sql.push(" <> 'null' AND (");
-    push_value(sql, &c.path);
+    push_value(sql, c.target, &c.path);
     sql.push(" = ");
     sql.push_bind(value.clone());
     if let (FieldKind::DateTime, Value::String(text)) = (c.kind, value) {
         // Equal instants match whatever their spelling (`Z` or `+00:00`, trailing zeros).
         sql.push(" OR fluvius.instant(");
-        push_text(sql, &c.path);
+        push_text(sql, c.target, &c.path);
         sql.push(") = fluvius.instant(");
         sql.push_bind(text.clone());
         sql.push(")");
@@ -169,23 +178,23 @@ fn push_order(sql: &mut QueryBuilder<Postgres>, c: &Condition, op: &str, value: 
     match value {
         Value::Number(_) => {
             sql.push("coalesce(jsonb_typeof");
-            push_value(sql, &c.path);
+            push_value(sql, c.target, &c.path);
             sql.push(" = 'number' AND ");
-            push_value(sql, &c.path);
+            push_value(sql, c.target, &c.path);
             sql.push(format_args!(" {op} "));
             sql.push_bind(value.clone());
             sql.push(", false)");
         }
         Value::String(text) if c.kind == FieldKind::DateTime => {
             sql.push("coalesce(fluvius.instant(");
-            push_text(sql, &c.path);
+            push_text(sql, c.target, &c.path);
             sql.push(format_args!(") {op} fluvius.instant("));
             sql.push_bind(text.clone());
             sql.push("), false)");
         }
         Value::String(text) => {
             sql.push("coalesce(");
-            push_text(sql, &c.path);
+            push_text(sql, c.target, &c.path);
             sql.push(format_args!(" COLLATE \"C\" {op} "));
             sql.push_bind(text.clone());
             sql.push(", false)");
@@ -197,23 +206,27 @@ fn push_order(sql: &mut QueryBuilder<Postgres>, c: &Condition, op: &str, value: 
 }
 
 /// The text of `V` when it is a JSON string, NULL otherwise.
-pub(crate) fn push_text(sql: &mut QueryBuilder<Postgres>, path: &[String]) {
+pub(crate) fn push_text(sql: &mut QueryBuilder<Postgres>, target: Target, path: &[String]) {
+    if target == Target::Identifier {
+        sql.push("identifier");
+        return;
+    }
     sql.push("(CASE WHEN jsonb_typeof");
-    push_value(sql, path);
+    push_value(sql, target, path);
     sql.push(" = 'string' THEN ");
-    push_value(sql, path);
+    push_value(sql, target, path);
     sql.push(" #>> '{}' END)");
 }
 
 /// `has`: a substring of a string ignoring case, or an element of an array.
 fn push_has(sql: &mut QueryBuilder<Postgres>, c: &Condition) {
     sql.push("coalesce(CASE jsonb_typeof");
-    push_value(sql, &c.path);
+    push_value(sql, c.target, &c.path);
     sql.push(" WHEN 'string' THEN ");
     match &c.value {
         Value::String(needle) => {
             sql.push("strpos(fluvius.fold_case(");
-            push_value(sql, &c.path);
+            push_value(sql, c.target, &c.path);
             sql.push(" #>> '{}'), fluvius.fold_case(");
             sql.push_bind(needle.clone());
             sql.push(")) > 0");
@@ -226,15 +239,26 @@ fn push_has(sql: &mut QueryBuilder<Postgres>, c: &Condition) {
     if matches!(c.value, Value::Array(_) | Value::Object(_)) {
         // `@>` would also accept a containing element; the evaluator wants an equal one.
         sql.push("EXISTS (SELECT 1 FROM jsonb_array_elements");
-        push_value(sql, &c.path);
+        push_value(sql, c.target, &c.path);
         sql.push(" AS element(v) WHERE element.v = ");
         sql.push_bind(c.value.clone());
         sql.push(")");
     } else {
-        push_value(sql, &c.path);
+        push_value(sql, c.target, &c.path);
         sql.push(" @> jsonb_build_array(");
         sql.push_bind(c.value.clone());
         sql.push(")");
     }
     sql.push(" ELSE false END, false)");
+}
+
+/// `ov`: an array sharing an element with the given array, elements compared as `eq` does.
+fn push_overlap(sql: &mut QueryBuilder<Postgres>, c: &Condition) {
+    sql.push("coalesce(CASE WHEN jsonb_typeof");
+    push_value(sql, c.target, &c.path);
+    sql.push(" = 'array' THEN EXISTS (SELECT 1 FROM jsonb_array_elements");
+    push_value(sql, c.target, &c.path);
+    sql.push(" AS have(v) JOIN jsonb_array_elements(");
+    sql.push_bind(c.value.clone());
+    sql.push(") AS wanted(v) ON have.v = wanted.v) ELSE false END, false)");
 }

@@ -4,7 +4,8 @@
 //! The statement has the shape
 //!
 //! ```sql
-//! SELECT identifier, version, state, .., count(*) OVER () AS total
+//! SELECT identifier, version, state, .., (creator of version 1) AS created_by,
+//!        count(*) OVER () AS total
 //!   FROM fluvius.states
 //!  WHERE tenant = $1 AND namespace = $2 AND resource = $3 [AND NOT deleted] AND <filter>
 //!  ORDER BY <sort keys>, identifier
@@ -43,7 +44,10 @@ impl PgBackend {
         };
         let mut page = Vec::with_capacity(rows.len());
         for row in &rows {
-            page.push(StateRow::new(get(row, "identifier")?, state_from_row(row)?));
+            page.push(
+                StateRow::new(get(row, "identifier")?, state_from_row(row)?)
+                    .with_created_by(get(row, "created_by")?),
+            );
         }
         Ok(StatePage::new(page, total))
     }
@@ -72,11 +76,20 @@ impl PgBackend {
     }
 }
 
+/// The user of a state row's first event, one lookup on the events' unique key per row returned
+/// (the `LIMIT` applies before the select list is computed for the rows it keeps).
+const CREATED_BY: &str = "(SELECT e.metadata ->> 'user' FROM fluvius.events e \
+     WHERE e.tenant = states.tenant AND e.namespace = states.namespace \
+       AND e.resource = states.resource AND e.identifier = states.identifier \
+       AND e.version = 1) AS created_by";
+
 /// The statement of a state query, after `prefix` (`EXPLAIN ` or nothing).
 fn find_statement(prefix: &str, query: &StateQuery) -> QueryBuilder<Postgres> {
     let mut sql = QueryBuilder::<Postgres>::new(prefix);
     sql.push("SELECT identifier, ");
     sql.push(STATE_COLUMNS);
+    sql.push(", ");
+    sql.push(CREATED_BY);
     sql.push(", count(*) OVER () AS total FROM fluvius.states");
     push_where(&mut sql, query);
     sql.push(" ORDER BY ");

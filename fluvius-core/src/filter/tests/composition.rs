@@ -120,5 +120,5 @@ fn nesting_up_to_the_limit_is_accepted() {
         filter = json!({ ".or": [filter] });
     }
     let parsed = Filter::parse(&filter, &fields());
-    assert!(parsed.is_ok_and(|f| f.matches(&full())));
+    assert!(parsed.is_ok_and(|f| f.matches("r-1", &full())));
 }

@@ -96,7 +96,7 @@ pub(super) fn error(filter: Value) -> String {
 
 /// Whether the filter matches the document.
 pub(super) fn hits(filter: Value, doc: &Value) -> bool {
-    parse(filter).matches(doc)
+    parse(filter).matches("r-1", doc)
 }
 
 /// A document with every field present and non-null.

@@ -3,14 +3,13 @@
 use serde_json::{Value, json};
 
 use super::{absent, full, hits, nulls, parse};
-use crate::filter::{Condition, FieldKind, Filter, Op};
+use crate::filter::{Condition, FieldKind, Filter, Op, Target};
 
 /// One filter per comparison operator, each true on [`full`].
 fn comparisons() -> Vec<Value> {
     vec![
         json!({ "balance.eq": 100 }),
         json!({ "balance": 100 }),
-        json!({ "balance.ne": 5 }),
         json!({ "balance.lt": 101 }),
         json!({ "balance.lte": 100 }),
         json!({ "balance.gt": 99 }),
@@ -20,6 +19,16 @@ fn comparisons() -> Vec<Value> {
         json!({ "owner.has": "love" }),
         json!({ "tags.has": "vip" }),
         json!({ "closed_at.lt": "2030-01-01T00:00:00Z" }),
+        json!({ "tags.ov": ["x", "gold"] }),
+        json!({ "id": "r-1" }),
+    ]
+}
+
+/// `ne` filters true on [`full`]: as the complement of `eq`, each is also true on null and
+/// absent fields.
+fn inequalities() -> Vec<Value> {
+    vec![
+        json!({ "balance.ne": 5 }),
         json!({ "nickname.ne": "x" }),
         json!({ "active.ne": false }),
         json!({ "address.city.ne": "Paris" }),
@@ -30,7 +39,7 @@ fn comparisons() -> Vec<Value> {
 
 #[test]
 fn every_comparison_matches_the_full_document() {
-    for filter in comparisons() {
+    for filter in comparisons().into_iter().chain(inequalities()) {
         assert!(hits(filter.clone(), &full()), "{filter}");
     }
 }
@@ -38,24 +47,102 @@ fn every_comparison_matches_the_full_document() {
 #[test]
 fn no_comparison_matches_null_fields() {
     for filter in comparisons() {
-        assert!(!hits(filter.clone(), &nulls()), "{filter}");
+        if filter.get("id").is_none() {
+            assert!(!hits(filter.clone(), &nulls()), "{filter}");
+        }
     }
 }
 
 #[test]
 fn no_comparison_matches_absent_fields() {
     for filter in comparisons() {
-        assert!(!hits(filter.clone(), &absent()), "{filter}");
+        if filter.get("id").is_none() {
+            assert!(!hits(filter.clone(), &absent()), "{filter}");
+        }
     }
 }
 
 #[test]
-fn ne_does_not_match_null_but_not_eq_does() {
+fn ne_matches_null_and_absent_fields_as_not_eq_does() {
+    for filter in inequalities() {
+        assert!(hits(filter.clone(), &nulls()), "{filter}");
+        assert!(hits(filter.clone(), &absent()), "{filter}");
+    }
     let doc = json!({ "balance": null });
-    assert!(!hits(json!({ "balance.ne": 5 }), &doc));
+    assert!(hits(json!({ "balance.ne": 5 }), &doc));
     assert!(hits(json!({ "balance!eq": 5 }), &doc));
-    assert!(hits(json!({ "balance!eq": 5 }), &absent()));
+    assert!(hits(json!({ "balance!": 5 }), &absent()));
     assert!(!hits(json!({ "balance.ne": 100 }), &full()));
+    assert!(!hits(json!({ "balance!": 100 }), &full()));
+    assert_eq!(
+        parse(json!({ "balance!": 5 })),
+        parse(json!({ "balance!eq": 5 }))
+    );
+}
+
+#[test]
+fn eq_null_is_null_true_and_ne_null_is_null_false() {
+    assert_eq!(
+        parse(json!({ "nickname": null })),
+        parse(json!({ "nickname.null": true }))
+    );
+    assert_eq!(
+        parse(json!({ "nickname.eq": null })),
+        parse(json!({ "nickname.null": true }))
+    );
+    assert_eq!(
+        parse(json!({ "nickname.ne": null })),
+        parse(json!({ "nickname.null": false }))
+    );
+    assert_eq!(
+        parse(json!({ "nickname!eq": null })),
+        parse(json!({ "nickname!null": true }))
+    );
+    assert!(hits(json!({ "nickname": null }), &nulls()));
+    assert!(hits(json!({ "nickname": null }), &absent()));
+    assert!(!hits(json!({ "nickname": null }), &full()));
+    assert!(hits(json!({ "nickname.ne": null }), &full()));
+    assert!(!hits(json!({ "nickname.ne": null }), &absent()));
+}
+
+#[test]
+fn a_null_among_in_values_matches_null_and_absent_fields() {
+    let filter = json!({ "nickname.in": ["Countess", null] });
+    assert!(hits(filter.clone(), &full()));
+    assert!(hits(filter.clone(), &nulls()));
+    assert!(hits(filter.clone(), &absent()));
+    assert!(!hits(filter, &json!({ "nickname": "Duke" })));
+    let negated = json!({ "nickname!in": ["Countess", null] });
+    assert!(!hits(negated.clone(), &absent()));
+    assert!(hits(negated, &json!({ "nickname": "Duke" })));
+}
+
+#[test]
+fn ov_matches_arrays_sharing_an_element() {
+    let doc = json!({ "tags": ["vip", 7, { "k": 1 }] });
+    assert!(hits(json!({ "tags.ov": ["gold", "vip"] }), &doc));
+    assert!(hits(json!({ "tags.ov": [7.0] }), &doc));
+    assert!(hits(json!({ "tags.ov": [{ "k": 1.0 }] }), &doc));
+    assert!(!hits(json!({ "tags.ov": ["VIP"] }), &doc));
+    assert!(!hits(json!({ "tags.ov": [] }), &doc));
+    assert!(!hits(
+        json!({ "extra.ov": ["vip"] }),
+        &json!({ "extra": "vip" })
+    ));
+    assert!(hits(json!({ "tags!ov": ["gold"] }), &doc));
+    assert!(hits(json!({ "tags!ov": ["gold"] }), &absent()));
+}
+
+#[test]
+fn id_is_the_identifier() {
+    assert!(hits(json!({ "id": "r-1" }), &absent()));
+    assert!(hits(json!({ "id.in": ["r-0", "r-1"] }), &absent()));
+    assert!(hits(json!({ "id.has": "R-" }), &absent()));
+    assert!(hits(json!({ "id.between": ["r", "r-2"] }), &absent()));
+    assert!(!hits(json!({ "id.gt": "r-1" }), &absent()));
+    assert!(!hits(json!({ "id.null": true }), &absent()));
+    assert!(hits(json!({ "id!eq": "r-2" }), &absent()));
+    assert!(hits(json!({ "id.ne": "r-2" }), &absent()));
 }
 
 #[test]
@@ -144,10 +231,7 @@ fn between_is_inclusive_on_both_ends() {
     assert!(hits(json!({ "balance.between": [10, 20] }), &doc));
     assert!(hits(json!({ "balance.between": [0, 10] }), &doc));
     assert!(!hits(json!({ "balance.between": [11, 20] }), &doc));
-    assert!(
-        !hits(json!({ "balance.between": [20, 0] }), &doc),
-        "reversed bounds match nothing"
-    );
+    assert!(hits(json!({ "balance.between": [10, 10] }), &doc));
 }
 
 #[test]
@@ -162,6 +246,7 @@ fn ordering_operators_are_strict_or_inclusive() {
 #[test]
 fn conditions_carry_path_kind_operator_and_value() {
     let expected = Filter::Cmp(Condition {
+        target: Target::State,
         field: "address.geo.lat".to_owned(),
         path: vec!["address".to_owned(), "geo".to_owned(), "lat".to_owned()],
         kind: FieldKind::Number,

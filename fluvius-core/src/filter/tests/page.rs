@@ -106,3 +106,67 @@ fn windows_convert_to_iterator_counts() {
     assert_eq!(info["pages"], 3);
     assert_eq!(info["page"], 1);
 }
+
+#[test]
+fn a_page_number_stands_for_an_offset() {
+    let page = |limit, number| Page::request(limit, None, Some(number));
+    assert_eq!(
+        page(Some(10), 1),
+        Ok(Page {
+            limit: 10,
+            offset: 0
+        })
+    );
+    assert_eq!(
+        page(Some(10), 3),
+        Ok(Page {
+            limit: 10,
+            offset: 20
+        })
+    );
+    // The capped limit, not the requested one, sizes the pages.
+    assert_eq!(
+        page(Some(5000), 2),
+        Ok(Page {
+            limit: MAX_LIMIT,
+            offset: MAX_LIMIT
+        })
+    );
+    assert_eq!(
+        page(None, 2),
+        Ok(Page {
+            limit: DEFAULT_LIMIT,
+            offset: DEFAULT_LIMIT
+        })
+    );
+    let info = PageInfo::new(25, &page(Some(10), 3).unwrap());
+    assert_eq!((info.page, info.pages), (3, 3));
+}
+
+#[test]
+fn page_zero_both_page_and_offset_and_huge_pages_are_errors() {
+    let message = |r: Result<Page, FilterError>| r.unwrap_err().to_string();
+    assert_eq!(
+        Page::request(None, None, Some(0)),
+        Err(FilterError::InvalidPage { page: 0 })
+    );
+    assert_eq!(
+        message(Page::request(None, None, Some(-2))),
+        "`page` must be 1 or more, got -2"
+    );
+    assert_eq!(
+        message(Page::request(Some(10), Some(0), Some(1))),
+        "give `page` or `offset`, not both (got page 1 and offset 0)"
+    );
+    assert_eq!(
+        message(Page::request(Some(1000), None, Some(i64::MAX))),
+        format!(
+            "`page` {} with `limit` 1000 is past any possible result",
+            i64::MAX
+        )
+    );
+    assert_eq!(
+        message(Page::request(Some(0), None, Some(1))),
+        "`limit` must be greater than 0, got 0"
+    );
+}

@@ -159,3 +159,19 @@ fn mixed_types_in_any_fields_still_sort_totally() {
     ];
     assert_eq!(order(&["extra"], &docs), ["b", "m", "n", "s", "o"]);
 }
+
+#[test]
+fn id_sorts_by_the_identifier_by_code_point() {
+    let docs = [
+        ("b", json!({ "balance": 1 })),
+        ("B", json!({ "balance": 1 })),
+        ("a", json!({ "balance": 2 })),
+    ];
+    assert_eq!(order(&["id"], &docs), ["B", "a", "b"]);
+    assert_eq!(order(&["id.desc"], &docs), ["b", "a", "B"]);
+    assert_eq!(order(&["balance,id.desc"], &docs), ["b", "B", "a"]);
+    assert_eq!(
+        keys(&["id.up"]).unwrap_err().to_string(),
+        "unknown sort direction `up` in sort item `id.up` (expected `asc` or `desc`)"
+    );
+}
