@@ -160,15 +160,18 @@ async fn an_algorithm_outside_the_allow_list_is_refused() {
     problem(open_with(&server, &token).await, 401, "unauthorized").await;
 }
 
+/// The (kid, secret) pairs a JWKS endpoint serves.
+type SharedKeys = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A JWKS endpoint on 127.0.0.1 whose keys a test can rotate, counting its requests.
 struct Jwks {
     url: String,
-    keys: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    keys: SharedKeys,
     hits: Arc<Mutex<u32>>,
 }
 
 async fn jwks_endpoint(keys: Vec<(String, Vec<u8>)>) -> Jwks {
-    let keys = Arc::new(Mutex::new(keys));
+    let keys: SharedKeys = Arc::new(Mutex::new(keys));
     let hits = Arc::new(Mutex::new(0));
     let (k, h) = (keys.clone(), hits.clone());
     let router = axum::Router::new().route(
