@@ -48,5 +48,7 @@ pub use jwks::Jwks;
 pub use middleware::{CAUSATION_ID, CORRELATION_ID, REQUEST_ID};
 pub use problem::{PROBLEM_JSON, Problem, from_error};
 
+/// The axum version the router is built with, to serve or compose it.
+pub use axum;
 /// The JWT library the key and algorithm types come from.
 pub use jsonwebtoken;

@@ -99,7 +99,9 @@ pub(crate) async fn around(
         }
     };
     let mut response = answer.instrument(span.clone()).await;
-    span.record("status", response.status().as_u16());
+    let status = response.status().as_u16();
+    span.record("status", status);
+    span.in_scope(|| tracing::info!(status, "request answered"));
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
