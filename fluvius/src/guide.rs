@@ -33,3 +33,7 @@ pub mod decisions {}
 #[cfg(feature = "postgres")]
 #[doc = include_str!("../../docs/postgres.md")]
 pub mod postgres {}
+
+#[cfg(feature = "http")]
+#[doc = include_str!("../../docs/http.md")]
+pub mod http {}

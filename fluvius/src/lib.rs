@@ -62,6 +62,7 @@
 //! |----------|---------|--------------|
 //! | `memory` | yes     | `MemBackend`, the in-memory backend, used when no backend is configured |
 //! | `postgres` | no    | `PgBackend`, the PostgreSQL backend on sqlx: `.backend(PgBackend::connect(url).await?)` |
+//! | `http`   | no      | `fluvius::http`: the HTTP API on axum, `HttpApi::builder().domain(d).build()?.router()` |
 //!
 //! # The macros
 //!
@@ -95,6 +96,10 @@ pub use fluvius_macros::{action, aggregate};
 pub use fluvius_memory::MemBackend;
 #[cfg(feature = "postgres")]
 pub use fluvius_postgres::{PgBackend, PgError};
+
+/// The HTTP API: routes generated from the domains, OpenAPI, problem details, auth context.
+#[cfg(feature = "http")]
+pub use fluvius_http as http;
 
 #[doc(hidden)]
 pub use fluvius_core::__private;

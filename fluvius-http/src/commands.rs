@@ -1,0 +1,343 @@
+//! `POST /<namespace>:<command>/<resource>/<identifier|:new>`: a JSON body becomes a command,
+//! with `If-Match` as its expected version and `Idempotency-Key` as its command id.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fluvius_core::{AggRoot, Domain, Error, NewRoot};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::api::{HttpApi, Served, Shared};
+use crate::caller::Caller;
+use crate::problem::{Problem, from_error};
+use crate::rejection;
+
+/// The path segment of a creation command whose identifier the server generates.
+pub const NEW: &str = ":new";
+/// The header naming a command's idempotency key.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// The header telling that an answer is the recorded answer to an earlier request.
+pub const REPLAYED: &str = "idempotent-replayed";
+/// The longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The namespace of the name-based ids made from idempotency keys.
+const KEY_SCOPE: Uuid = Uuid::from_u128(0x6c0f_0d1e_9b7a_4c55_a1f3_2d8e_4b6a_9e01);
+
+/// A POST to a query route.
+pub(crate) async fn not_a_command() -> Response {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "queries take GET; commands are posted to /<namespace>:<command>/<resource>/<identifier>",
+    )
+    .with_header(header::ALLOW, HeaderValue::from_static("GET"))
+    .into_response()
+}
+
+pub(crate) async fn run(
+    State(api): State<HttpApi>,
+    caller: Result<Caller, Problem>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match command(&api, caller, path, query, &headers, body).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+async fn command(
+    api: &HttpApi,
+    caller: Result<Caller, Problem>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Response> {
+    let Path((first, resource, identifier)) = path.map_err(rejection::path)?;
+    let Some((namespace, key)) = first.split_once(':') else {
+        return Err(not_a_command().await);
+    };
+    let served = api
+        .served(namespace)
+        .ok_or_else(|| unknown_namespace(namespace))?;
+    let caller = caller.map_err(IntoResponse::into_response)?;
+    let domain = &served.domain;
+    let action = domain
+        .action(key)
+        .ok_or_else(|| problem(&Error::UnknownCommand(key.to_owned())))?;
+    let creates = action.creates;
+    let explicit_id = single_param(query.as_deref(), "identifier")?;
+    if identifier != NEW && explicit_id.is_some() {
+        return Err(Problem::bad_parameter(
+            "identifier",
+            "`?identifier=` goes with `:new` only; the path already names the identifier",
+        )
+        .into_response());
+    }
+    if identifier == NEW && !creates {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-target",
+            format!(
+                "`{key}` acts on an existing {resource}: name its identifier instead of `:new`"
+            ),
+        )
+        .into_response());
+    }
+    let payload = payload(headers, body)?;
+    let expected = if_match(headers)?;
+    if expected.is_none() && served.options.require_if_match && !creates {
+        return Err(Problem::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition-required",
+            format!("commands of `{namespace}` must carry `If-Match` with the version they act on"),
+        )
+        .with_parameter("If-Match")
+        .into_response());
+    }
+    let idempotency = idempotency_key(headers, &caller)?;
+    let context = caller.context(domain);
+    let built = match (identifier == NEW, explicit_id) {
+        (true, None) => domain.create_command(key, payload, NewRoot(resource.clone())),
+        (true, Some(id)) => domain.create_command(key, payload, AggRoot::new(&resource, id)),
+        (false, _) => domain.create_command(key, payload, AggRoot::new(&resource, &identifier)),
+    };
+    let mut command = built
+        .map_err(|err| problem(&err))?
+        .with_context(context.clone());
+    if let Some(version) = expected {
+        command = command.expect_version(version);
+    }
+    let running = match idempotency {
+        Some(id) => {
+            command = command.with_id(id);
+            Some(
+                Running::start(api.shared.clone(), namespace, &context.tenant, id).ok_or_else(
+                    || {
+                        Problem::new(
+                            StatusCode::CONFLICT,
+                            "idempotency-key-in-use",
+                            "a request with this Idempotency-Key is still running; retry later",
+                        )
+                        .with_parameter("Idempotency-Key")
+                        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+                        .into_response()
+                    },
+                )?,
+            )
+        }
+        None => None,
+    };
+    // The command runs in its own task: a caller that goes away does not cut it short.
+    let task_domain: Domain = domain.clone();
+    let outcome = tokio::spawn(async move {
+        let outcome = task_domain.process_command(command).await;
+        drop(running);
+        outcome
+    })
+    .await
+    .unwrap_or_else(|err| Err(Error::internal(format!("the command task failed: {err}"))));
+    match outcome {
+        Ok(response) => answer(served, namespace, creates, &response),
+        Err(err @ Error::VersionConflict { actual, .. }) if expected.is_some() => {
+            Err(Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                err.to_string(),
+            )
+            .with_parameter("If-Match")
+            .with_header(header::ETAG, etag(actual))
+            .into_response())
+        }
+        Err(err) => Err(problem(&err)),
+    }
+}
+
+fn answer(
+    served: &Served,
+    namespace: &str,
+    creates: bool,
+    response: &fluvius_core::Response,
+) -> Result<Response, Response> {
+    let state = response.state_json().map_err(|err| problem(&err))?;
+    let body = json!({
+        "command_id": response.command_id,
+        "root": response.root,
+        "events": response.events,
+        "version": response.version,
+        "cursor": response.cursor(),
+        "state": state,
+    });
+    let status = if creates {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut answer = (status, axum::Json(body)).into_response();
+    let headers = answer.headers_mut();
+    headers.insert(header::ETAG, etag(response.version));
+    if creates {
+        let location = format!(
+            "/{namespace}.{}/{}",
+            response.root.resource,
+            crate::queries::encode_segment(&response.root.id)
+        );
+        if let Ok(value) = HeaderValue::from_str(&location) {
+            headers.insert(header::LOCATION, value);
+        }
+    }
+    if response.replayed {
+        headers.insert(REPLAYED, HeaderValue::from_static("true"));
+    }
+    let _ = served;
+    Ok(answer)
+}
+
+/// The strong entity tag of a version: `"<version>"`.
+pub(crate) fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// `If-Match: "<version>"`: the version the command expects. Weak tags and `*` are refused, as
+/// a version is compared strongly.
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Response> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let bad = || {
+        Problem::bad_parameter(
+            "If-Match",
+            "`If-Match` must be one strong entity tag of a version, like `\"3\"`",
+        )
+        .into_response()
+    };
+    let text = value.to_str().map_err(|_| bad())?.trim();
+    let inner = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .ok_or_else(bad)?;
+    let version: u64 = inner.parse().map_err(|_| bad())?;
+    if version == 0 || version > fluvius_core::limits::MAX_VERSION {
+        return Err(bad());
+    }
+    Ok(Some(version))
+}
+
+/// The command id an `Idempotency-Key` stands for: a name-based id of the caller and the key,
+/// so two callers' keys never meet (the backends scope command ids by tenant as well).
+fn idempotency_key(headers: &HeaderMap, caller: &Caller) -> Result<Option<Uuid>, Response> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
+        .ok_or_else(|| {
+            Problem::bad_parameter(
+                "Idempotency-Key",
+                format!(
+                    "`Idempotency-Key` must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+                ),
+            )
+            .into_response()
+        })?;
+    let name = format!("{}\n{key}", caller.principal_scope());
+    Ok(Some(Uuid::new_v5(&KEY_SCOPE, name.as_bytes())))
+}
+
+/// The JSON body; empty means `{}`. A body that is not JSON is refused with 400, a declared
+/// content type other than JSON with 415.
+fn payload(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, Response> {
+    let body = body.map_err(rejection::bytes)?;
+    if let Some(kind) = headers.get(header::CONTENT_TYPE) {
+        let kind = kind.to_str().unwrap_or("").to_ascii_lowercase();
+        let essence = kind.split(';').next().unwrap_or("").trim();
+        if !body.is_empty() && essence != "application/json" && !essence.ends_with("+json") {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                format!("the body must be `application/json`, not `{essence}`"),
+            )
+            .with_parameter("Content-Type")
+            .into_response());
+        }
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(&body).map_err(|err| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            format!("the body is not valid JSON: {err}"),
+        )
+        .with_pointer("")
+        .into_response()
+    })
+}
+
+/// The one value of a query parameter; any other parameter is refused.
+fn single_param(query: Option<&str>, name: &str) -> Result<Option<String>, Response> {
+    let mut found = None;
+    for (key, value) in crate::queries::parse_query(query).map_err(IntoResponse::into_response)? {
+        if key != name {
+            return Err(
+                Problem::bad_parameter(&key, format!("unknown query parameter `{key}`"))
+                    .into_response(),
+            );
+        }
+        if found.replace(value).is_some() {
+            return Err(
+                Problem::bad_parameter(name, format!("`{name}` is given twice")).into_response(),
+            );
+        }
+    }
+    Ok(found)
+}
+
+fn unknown_namespace(namespace: &str) -> Response {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "unknown-namespace",
+        format!("no domain is served with namespace `{namespace}`"),
+    )
+    .into_response()
+}
+
+pub(crate) fn unknown_ns(namespace: &str) -> Response {
+    unknown_namespace(namespace)
+}
+
+fn problem(err: &Error) -> Response {
+    from_error(err).into_response()
+}
+
+/// The mark of a command with an idempotency key while it runs; dropped when it has answered.
+struct Running {
+    shared: Arc<Shared>,
+    key: (String, String, Uuid),
+}
+
+impl Running {
+    fn start(shared: Arc<Shared>, namespace: &str, tenant: &str, id: Uuid) -> Option<Self> {
+        let key = (namespace.to_owned(), tenant.to_owned(), id);
+        let inserted = shared.running.lock().insert(key.clone());
+        inserted.then_some(Running { shared, key })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shared.running.lock().remove(&self.key);
+    }
+}
