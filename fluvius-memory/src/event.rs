@@ -110,6 +110,11 @@ impl StoredEvent {
         }
     }
 
+    /// The user who caused the event, if the context named one.
+    pub(crate) fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
     /// The event as the backend contract hands it out.
     pub(crate) fn envelope(&self) -> Result<EventEnvelope, StoreError> {
         let payload = serde_json::from_str(&self.payload).map_err(|err| {

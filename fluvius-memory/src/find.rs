@@ -89,10 +89,7 @@ impl Store {
                 })?),
             };
             if spec.filter.matches(id, &json) {
-                let created_by = stream
-                    .events
-                    .first()
-                    .and_then(|first| first.metadata.user.as_deref());
+                let created_by = stream.events.first().and_then(|first| first.user());
                 hits.push(Hit {
                     id,
                     json,
