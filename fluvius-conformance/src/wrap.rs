@@ -145,4 +145,9 @@ impl<H: Hooks> Backend for Wrapped<H> {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.inner.replace_snapshot(key, snapshot)
     }
+
+    fn commit_signal(&self) -> Option<&fluvius_core::CommitSignal> {
+        // Wake-ups only say the log may have grown: forwarding them bypasses no hook.
+        self.inner.commit_signal()
+    }
 }

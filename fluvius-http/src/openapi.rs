@@ -260,10 +260,17 @@ fn paths(shared: &Shared, components: &mut Components) -> Vec<Operation> {
                     "deleted": {"type": "boolean"},
                     "created_at": {"type": "string", "format": "date-time"},
                     "updated_at": {"type": "string", "format": "date-time"},
+                    "created_by": {"type": ["string", "null"]},
                     "updated_by": {"type": ["string", "null"]},
                     "state": state,
                 }
             });
+            // With `?at=`, the record as it was, and what `at` asked for.
+            let mut past = record.clone();
+            if let Some(required) = past["required"].as_array_mut() {
+                required.push(json!("at"));
+            }
+            past["properties"]["at"] = json!({"type": ["integer", "string"]});
             let base = format!("/{ns}.{}", resource.name);
             let mut list_params = common_headers();
             list_params.extend([
@@ -321,8 +328,7 @@ fn paths(shared: &Shared, components: &mut Components) -> Vec<Operation> {
                     "summary": format!("One {} root (with `?at=`, its past state)", resource.name),
                     "parameters": get_params,
                     "responses": problem_responses(("200", "The root's state; `ETag` is its version",
-                        json!({"oneOf": [record, {"type": "object", "required": ["id", "at", "state"],
-                            "properties": {"id": {"type": "string"}, "at": {}, "state": state}}]}))),
+                        json!({"anyOf": [record, past]}))),
                 }),
             });
             let mut history_params = common_headers();

@@ -163,6 +163,7 @@ fn record_json(record: &Record<Value>) -> Value {
         "version": record.version,
         "deleted": record.deleted,
         "created_at": record.created_at,
+        "created_by": record.created_by,
         "updated_at": record.updated_at,
         "updated_by": record.updated_by,
         "state": record.state,
@@ -209,16 +210,18 @@ pub(crate) async fn fetch(
         let states = served.domain.statemgr_for(&caller.context(&served.domain));
         let fault = |err: Error| from_error(&err).into_response();
         if let Some(at) = at {
-            let state = states
+            let record = states
                 .fetch_at_json(resource, &id, at)
                 .await
                 .map_err(fault)?;
-            let at = match at {
+            // The record as it was: its version, whether it was deleted then, its state.
+            let mut body = record_json(&record);
+            body["at"] = match at {
                 At::Version(v) => json!(v),
                 At::Time(t) => json!(t),
                 _ => Value::Null,
             };
-            return Ok(axum::Json(json!({"id": id, "at": at, "state": state})).into_response());
+            return Ok(axum::Json(body).into_response());
         }
         let record = states
             .fetch_record::<Value>(resource, &id)

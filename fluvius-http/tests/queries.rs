@@ -196,12 +196,12 @@ async fn one_root_now_and_in_the_past() {
         .map(|e| e["evt_key"].clone())
         .collect();
     assert_eq!(keys, [json!("account-opened"), json!("deposit-made")]);
-    problem(
-        server.get("/banking.account/nobody/history").await,
-        404,
-        "not-found",
-    )
-    .await;
+    // A root without events has an empty history.
+    let none = server.get("/banking.account/nobody/history").await;
+    assert_eq!(none.status(), 200);
+    assert_eq!(none.headers()["etag"], "\"0\"");
+    let none: Value = none.json().await.unwrap();
+    assert_eq!(none["data"], json!([]));
 }
 
 #[tokio::test]

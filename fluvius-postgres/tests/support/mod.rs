@@ -219,6 +219,9 @@ impl Backend for OwnedDb {
     fn read_replica(&self) -> Option<&dyn Backend> {
         self.inner.read_replica()
     }
+    fn commit_signal(&self) -> Option<&fluvius_core::CommitSignal> {
+        self.inner.commit_signal()
+    }
 }
 
 /// A stream key of the test namespace.
