@@ -228,7 +228,13 @@ fn nesting_beyond_the_limit_is_rejected() {
         filter = json!({ ".and": [filter] });
     }
     let result = Filter::parse(&filter, &fields());
-    assert_eq!(result, Err(FilterError::TooDeep { limit: MAX_DEPTH }));
+    assert_eq!(
+        result,
+        Err(FilterError::TooDeep {
+            key: ".and".into(),
+            limit: MAX_DEPTH
+        })
+    );
 }
 
 #[test]
