@@ -317,3 +317,15 @@ fn id_accepts_string_operators_only() {
         "unknown operator `x` in filter key `id.x`"
     );
 }
+
+#[test]
+fn ov_values_count_against_the_filter_size() {
+    let values: Vec<u32> = (0..1001).collect();
+    let message = error(json!({ "tags.ov": values }));
+    assert!(
+        message.contains("each `in` or `ov` value counts as one"),
+        "{message}"
+    );
+    let values: Vec<u32> = (0..1000).collect();
+    assert!(Filter::parse(&json!({ "tags.ov": values }), &fields()).is_ok());
+}
