@@ -30,7 +30,7 @@ pub const MAX_JSON_DEPTH: usize = 64;
 /// tenant, the namespace, the resource and the identifier together.
 pub const MAX_IDENTIFIER_BYTES: usize = 1024;
 
-/// The most comparisons one filter holds, each value of an `in` list counting as one.
+/// The most comparisons one filter holds, each value of an `in` or `ov` list counting as one.
 ///
 /// Keeps a translated query far below PostgreSQL's 65,535 bind parameters and bounds the work
 /// of evaluating a filter.
@@ -202,7 +202,7 @@ pub fn check_filter_terms(terms: usize) -> Result<(), LimitError> {
         return Err(LimitError::new(
             Limit::FilterTerms,
             format!(
-                "the filter holds more than {MAX_FILTER_TERMS} comparisons (each `in` value counts as one)"
+                "the filter holds more than {MAX_FILTER_TERMS} comparisons (each `in` or `ov` value counts as one)"
             ),
         ));
     }

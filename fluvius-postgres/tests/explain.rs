@@ -45,6 +45,34 @@ async fn find_and_reads_use_indexes() {
     fields.insert("n", FieldKind::Integer);
     let filter = Filter::parse(&json!({"n.gte": 1}), &fields).expect("filter");
     let sort = parse_sort(&["n.desc".to_owned()], &fields).expect("sort");
+    let by_id = Filter::parse(&json!({"id": "id042"}), &fields).expect("id filter");
+    let by_ids = Filter::parse(&json!({"id.in": ["id001", "id042"]}), &fields).expect("ids");
+    for filter in [by_id, by_ids] {
+        let query = StateQuery::new(
+            String::new(),
+            "test".into(),
+            "kind7".into(),
+            filter,
+            Vec::new(),
+            Page::default(),
+            false,
+        );
+        let plan = backend
+            .explain_find(&query)
+            .await
+            .expect("explain find by id");
+        let cond = plan
+            .lines()
+            .find(|line| line.contains("Index Cond") && line.contains("states.identifier"));
+        assert!(
+            cond.is_some(),
+            "an id filter is an index condition:\n{plan}"
+        );
+        assert!(
+            !plan.contains("Seq Scan"),
+            "find by id scans no table:\n{plan}"
+        );
+    }
     for (filter, sort) in [(Filter::All, Vec::new()), (filter, sort)] {
         let query = StateQuery::new(
             String::new(),

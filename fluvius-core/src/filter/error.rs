@@ -102,8 +102,10 @@ pub enum FilterError {
         value: String,
     },
     /// The filter nests `.and` / `.or` / `!and` / `!or` deeper than allowed.
-    #[error("filter nesting is deeper than the limit of {limit} levels")]
+    #[error("filter key `{key}` nests deeper than the limit of {limit} levels")]
     TooDeep {
+        /// The composition key at which the nesting passed the limit.
+        key: String,
         /// The maximum nesting depth.
         limit: usize,
     },

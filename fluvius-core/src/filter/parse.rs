@@ -152,7 +152,10 @@ impl Parser<'_> {
         depth: usize,
     ) -> Result<Filter, FilterError> {
         if depth >= MAX_DEPTH {
-            return Err(FilterError::TooDeep { limit: MAX_DEPTH });
+            return Err(FilterError::TooDeep {
+                key: key.to_owned(),
+                limit: MAX_DEPTH,
+            });
         }
         let members = match value {
             Value::Array(items) => items

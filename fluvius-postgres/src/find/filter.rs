@@ -9,8 +9,8 @@
 //! * `eq`/`in`: `jsonb` equality, which compares numbers by value at any depth as `json_eq`
 //!   does; date-time fields also match an equal instant written differently; `ne` is `NOT eq`
 //!   (so it keeps null and absent fields);
-//! * `id`: the `identifier` column, as a `jsonb` string (and as text, `COLLATE "C"`, for
-//!   ordering);
+//! * `id`: the `identifier` column (`NOT NULL`, `COLLATE "C"`) compared as text, so its index
+//!   serves equality, `in` and ranges; `has` and `null` read it as a `jsonb` string;
 //! * `lt`..`gte`, `between`: numbers as `jsonb` numbers (by value), strings of date-time fields
 //!   as instants (`fluvius.instant`, which reads RFC 3339 exactly as chrono does), other strings
 //!   by code point (`COLLATE "C"`); values of different types never compare;
@@ -97,6 +97,9 @@ pub(crate) fn push_value(sql: &mut QueryBuilder<Postgres>, target: Target, path:
 }
 
 fn push_condition(sql: &mut QueryBuilder<Postgres>, c: &Condition) {
+    if c.target == Target::Identifier && push_identifier(sql, c) {
+        return;
+    }
     match c.op {
         Op::Null => {
             let wants_null = c.value.as_bool().unwrap_or(true);
@@ -261,4 +264,48 @@ fn push_overlap(sql: &mut QueryBuilder<Postgres>, c: &Condition) {
     sql.push(" AS have(v) JOIN jsonb_array_elements(");
     sql.push_bind(c.value.clone());
     sql.push(") AS wanted(v) ON have.v = wanted.v) ELSE false END, false)");
+}
+
+/// Comparisons of the identifier as comparisons of the `identifier` column (`NOT NULL`,
+/// `COLLATE "C"`), so the primary key serves `id.eq`, `id.in` and ranges. Returns false for the
+/// operators left to the general `jsonb` translation (`has`, `null`).
+fn push_identifier(sql: &mut QueryBuilder<Postgres>, c: &Condition) -> bool {
+    let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+    let compare = |sql: &mut QueryBuilder<Postgres>, op: &str, value: &Value| {
+        sql.push(format_args!("(identifier {op} "));
+        sql.push_bind(text(value));
+        sql.push(")");
+    };
+    match c.op {
+        Op::Eq => compare(sql, "=", &c.value),
+        Op::Ne => compare(sql, "<>", &c.value),
+        Op::Lt => compare(sql, "<", &c.value),
+        Op::Lte => compare(sql, "<=", &c.value),
+        Op::Gt => compare(sql, ">", &c.value),
+        Op::Gte => compare(sql, ">=", &c.value),
+        Op::In => {
+            let options: Vec<String> = c
+                .value
+                .as_array()
+                .map(|options| options.iter().map(text).collect())
+                .unwrap_or_default();
+            sql.push("(identifier = ANY(");
+            sql.push_bind(options);
+            sql.push("))");
+        }
+        Op::Between => match c.value.as_array().map(Vec::as_slice) {
+            Some([lo, hi]) => {
+                sql.push("(identifier BETWEEN ");
+                sql.push_bind(text(lo));
+                sql.push(" AND ");
+                sql.push_bind(text(hi));
+                sql.push(")");
+            }
+            _ => {
+                sql.push("false");
+            }
+        },
+        _ => return false,
+    }
+    true
 }

@@ -228,7 +228,13 @@ fn nesting_beyond_the_limit_is_rejected() {
         filter = json!({ ".and": [filter] });
     }
     let result = Filter::parse(&filter, &fields());
-    assert_eq!(result, Err(FilterError::TooDeep { limit: MAX_DEPTH }));
+    assert_eq!(
+        result,
+        Err(FilterError::TooDeep {
+            key: ".and".into(),
+            limit: MAX_DEPTH
+        })
+    );
 }
 
 #[test]
@@ -310,4 +316,16 @@ fn id_accepts_string_operators_only() {
         error(json!({ "id.x": "a" })),
         "unknown operator `x` in filter key `id.x`"
     );
+}
+
+#[test]
+fn ov_values_count_against_the_filter_size() {
+    let values: Vec<u32> = (0..1001).collect();
+    let message = error(json!({ "tags.ov": values }));
+    assert!(
+        message.contains("each `in` or `ov` value counts as one"),
+        "{message}"
+    );
+    let values: Vec<u32> = (0..1000).collect();
+    assert!(Filter::parse(&json!({ "tags.ov": values }), &fields()).is_ok());
 }

@@ -273,3 +273,18 @@ fn operators_round_trip_through_their_names() {
     }
     assert_eq!(Op::parse("GT"), None);
 }
+
+#[test]
+fn id_means_the_identifier_even_beside_a_state_field_named_id() {
+    let mut fields = crate::filter::FieldIndex::new();
+    fields.insert("id", FieldKind::Integer);
+    let parsed = Filter::parse(&json!({ "id": "r-1" }), &fields).unwrap();
+    assert!(parsed.matches("r-1", &json!({ "id": 7 })));
+    assert!(!parsed.matches("r-2", &json!({ "id": 7 })));
+    assert_eq!(
+        Filter::parse(&json!({ "id": 7 }), &fields)
+            .unwrap_err()
+            .to_string(),
+        "filter key `id` expects a string, got 7"
+    );
+}
