@@ -33,3 +33,7 @@ pub mod decisions {}
 #[cfg(feature = "postgres")]
 #[doc = include_str!("../../docs/postgres.md")]
 pub mod postgres {}
+
+#[cfg(feature = "readside")]
+#[doc = include_str!("../../docs/readside.md")]
+pub mod readside {}

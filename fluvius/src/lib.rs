@@ -62,6 +62,7 @@
 //! |----------|---------|--------------|
 //! | `memory` | yes     | `MemBackend`, the in-memory backend, used when no backend is configured |
 //! | `postgres` | no    | `PgBackend`, the PostgreSQL backend on sqlx: `.backend(PgBackend::connect(url).await?)` |
+//! | `readside` | no    | [`readside`]: catch-up subscriptions, projections, event handlers (with `postgres`: their PostgreSQL stores) |
 //!
 //! # The macros
 //!
@@ -95,6 +96,10 @@ pub use fluvius_macros::{action, aggregate};
 pub use fluvius_memory::MemBackend;
 #[cfg(feature = "postgres")]
 pub use fluvius_postgres::{PgBackend, PgError};
+
+/// The read side: catch-up subscriptions, projections and event handlers (feature `readside`).
+#[cfg(feature = "readside")]
+pub use fluvius_readside as readside;
 
 #[doc(hidden)]
 pub use fluvius_core::__private;
