@@ -3,7 +3,8 @@
 //!
 //! `--readside noop` hands each page to a subscriber that does nothing and stores its checkpoint
 //! after each page; `--readside projection` runs a PostgreSQL projection doing one upsert per
-//! event, its checkpoint in the same transaction. The report's `commands` are the events caught
+//! event, its checkpoint in the same transaction; `--readside projection-batch` the same
+//! projection written set-based, one statement per page. The report's `commands` are the events caught
 //! up, `p50_us`/`p99_us` the time per page. At the end the checkpoint must be at the log's last
 //! event and, for the projection, the projected totals must add up to the events (exit non-zero
 //! otherwise).
@@ -30,7 +31,7 @@ const PER_STREAM: u64 = 10;
 /// Streams per commit while pre-filling.
 const STREAMS_PER_COMMIT: u64 = 100;
 /// Events per page read.
-const PAGE: usize = 1000;
+const PAGE: usize = 2000;
 
 #[derive(Debug, Deserialize)]
 struct Deposited {
@@ -70,10 +71,7 @@ pub async fn run(args: &Args, kind: Readside) -> Result<Report, String> {
             )
         }
         (Readside::Projection, Some(pg)) => {
-            sqlx::query("CREATE TABLE bench_balances (id text PRIMARY KEY, total bigint NOT NULL)")
-                .execute(pg.pool())
-                .await
-                .map_err(|e| e.to_string())?;
+            create_table(pg).await?;
             let projection = PgProjection::new("bench-projection", pg.pool().clone()).on(
                 "deposit-made",
                 |tx, data: Deposited, event| {
@@ -96,7 +94,37 @@ pub async fn run(args: &Args, kind: Readside) -> Result<Report, String> {
                 Arc::new(PgCheckpoints::new(pg.pool().clone())),
             )
         }
-        (Readside::Projection, None) => {
+        (Readside::ProjectionBatch, Some(pg)) => {
+            create_table(pg).await?;
+            // One statement per page: the page's amounts summed per account, then upserted.
+            let projection =
+                PgProjection::new("bench-projection", pg.pool().clone()).on_batch(|tx, entries| {
+                    Box::pin(async move {
+                        let mut sums = std::collections::BTreeMap::<&str, i64>::new();
+                        for (_, event) in entries {
+                            let data: Deposited = fluvius::readside::decode(event, 1)?;
+                            *sums.entry(event.identifier.as_str()).or_default() += data.amount;
+                        }
+                        let (ids, amounts): (Vec<&str>, Vec<i64>) = sums.into_iter().unzip();
+                        sqlx::query(
+                            "INSERT INTO bench_balances (id, total) \
+                             SELECT * FROM unnest($1::text[], $2::bigint[]) \
+                             ON CONFLICT (id) DO UPDATE \
+                             SET total = bench_balances.total + excluded.total",
+                        )
+                        .bind(ids)
+                        .bind(amounts)
+                        .execute(&mut *tx)
+                        .await?;
+                        Ok(())
+                    })
+                });
+            (
+                Box::new(projection),
+                Arc::new(PgCheckpoints::new(pg.pool().clone())),
+            )
+        }
+        (Readside::Projection | Readside::ProjectionBatch, None) => {
             return Err(
                 "--readside projection writes to a PostgreSQL table: use --backend postgres".into(),
             );
@@ -128,7 +156,7 @@ pub async fn run(args: &Args, kind: Readside) -> Result<Report, String> {
             "the checkpoint is at {stored}, the log ends at {last}"
         ));
     }
-    if let (Readside::Projection, Some(pg)) = (kind, &pg) {
+    if let (Readside::Projection | Readside::ProjectionBatch, Some(pg)) = (kind, &pg) {
         let total: Option<i64> =
             sqlx::query_scalar("SELECT sum(total)::bigint FROM bench_balances")
                 .fetch_one(pg.pool())
@@ -148,6 +176,7 @@ pub async fn run(args: &Args, kind: Readside) -> Result<Report, String> {
         workload: match kind {
             Readside::Noop => "catchup-noop",
             Readside::Projection => "catchup-projection",
+            Readside::ProjectionBatch => "catchup-projection-batch",
         },
         commands: events,
         secs: (secs * 1e4).round() / 1e4,
@@ -158,6 +187,15 @@ pub async fn run(args: &Args, kind: Readside) -> Result<Report, String> {
         rss_mb: peak_rss_mb(),
         failures,
     })
+}
+
+/// The projections' table.
+async fn create_table(pg: &PgBackend) -> Result<(), String> {
+    sqlx::query("CREATE TABLE bench_balances (id text PRIMARY KEY, total bigint NOT NULL)")
+        .execute(pg.pool())
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// Writes `events` deposits of 1, `PER_STREAM` per stream, several streams per commit, four

@@ -51,7 +51,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = System::Fluvius)]
     pub system: System,
     /// Runs a read-side catch-up workload instead of `--workload`: `noop` (a subscriber doing
-    /// nothing) or `projection` (one upsert per event, checkpoint in the same transaction).
+    /// nothing), `projection` (one upsert per event, checkpoint in the same transaction) or
+    /// `projection-batch` (the same, one statement per page).
     #[arg(long, value_enum)]
     pub readside: Option<Readside>,
     /// Events pre-filled for `--readside` (a multiple of 10).
@@ -66,6 +67,8 @@ pub enum Readside {
     Noop,
     /// A PostgreSQL projection: one upsert per event, checkpoint in the same transaction.
     Projection,
+    /// The same projection set-based: one upsert statement per page.
+    ProjectionBatch,
 }
 
 /// The backend under test.
