@@ -124,6 +124,7 @@ pub async fn run(args: &Args, kind: Readside) -> Result<Report, String> {
                 Arc::new(PgCheckpoints::new(pg.pool().clone())),
             )
         }
+        (Readside::Latency, _) => return Err("the latency workload runs apart".into()),
         (Readside::Projection | Readside::ProjectionBatch, None) => {
             return Err(
                 "--readside projection writes to a PostgreSQL table: use --backend postgres".into(),
@@ -177,6 +178,7 @@ pub async fn run(args: &Args, kind: Readside) -> Result<Report, String> {
             Readside::Noop => "catchup-noop",
             Readside::Projection => "catchup-projection",
             Readside::ProjectionBatch => "catchup-projection-batch",
+            Readside::Latency => "commit-to-handler",
         },
         commands: events,
         secs: (secs * 1e4).round() / 1e4,
@@ -308,4 +310,145 @@ impl Consumer for TimedConsumer {
             result
         })
     }
+}
+
+/// Remembers when each event (by position) was handed to the subscriber.
+#[derive(Debug, Default, Clone)]
+struct Arrivals {
+    at: Arc<Mutex<std::collections::HashMap<u64, Instant>>>,
+}
+
+impl Subscriber for Arrivals {
+    fn handle<'a>(
+        &'a self,
+        events: &'a [(LogCursor, EventEnvelope)],
+    ) -> BoxFuture<'a, Result<(), ReadsideError>> {
+        let now = Instant::now();
+        let mut at = self.at.lock();
+        for (_, event) in events {
+            at.insert(event.position, now);
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// `--readside latency`: `--concurrency` tasks commit `--events` one-event commits in all while a
+/// subscription runs; the latency of an event is from its commit returning to the subscriber
+/// receiving it (0 when the subscriber was first).
+pub async fn latency(args: &Args) -> Result<Report, String> {
+    let (backend_name, backend, checkpoints): (
+        &'static str,
+        Arc<dyn Backend>,
+        Arc<dyn CheckpointStore>,
+    ) = match args.backend {
+        BackendKind::Memory => (
+            "memory",
+            Arc::new(MemBackend::new()),
+            Arc::new(fluvius::readside::MemCheckpoints::new()),
+        ),
+        BackendKind::Postgres => {
+            let pool =
+                crate::database::fresh_pool(args.concurrency.clamp(1, 60) as u32 + 4).await?;
+            let backend = PgBackend::from_pool(pool)
+                .await
+                .map_err(|e| e.to_string())?;
+            let store = Arc::new(PgCheckpoints::new(backend.pool().clone()));
+            ("postgres", Arc::new(backend), store)
+        }
+    };
+    let arrivals = Arrivals::default();
+    let handle = Subscription::new(Arc::clone(&backend))
+        .batch_size(PAGE)
+        .spawn(Checkpointed::new(
+            "bench-latency",
+            checkpoints,
+            arrivals.clone(),
+        ))
+        .map_err(|e| e.to_string())?;
+    let per_task = args.events / args.concurrency.max(1);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..args.concurrency)
+        .map(|t| {
+            let backend = Arc::clone(&backend);
+            tokio::spawn(async move {
+                let key = StreamKey {
+                    tenant: String::new(),
+                    namespace: "banking".into(),
+                    resource: "account".into(),
+                    id: format!("latency-{t}"),
+                };
+                let mut committed = Vec::with_capacity(per_task);
+                for v in 1..=per_task as u64 {
+                    let now = chrono::Utc::now();
+                    let event = EventEnvelope::new(
+                        &key,
+                        v,
+                        "deposit-made",
+                        1,
+                        serde_json::json!({"amount": 1}),
+                        EventMetadata::default(),
+                        now,
+                    );
+                    let state = StateWrite::new(
+                        v,
+                        StateDoc::Json(serde_json::json!({"balance": v})),
+                        false,
+                        now,
+                        now,
+                        None,
+                    );
+                    let receipt = backend
+                        .commit(CommitBatch::single(StreamWrite::new(
+                            key.clone(),
+                            ExpectedVersion::at(v - 1),
+                            vec![event],
+                            state,
+                            Vec::new(),
+                        )))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    committed.push((receipt.positions[0][0], receipt.cursor(), Instant::now()));
+                }
+                Ok::<_, String>(committed)
+            })
+        })
+        .collect();
+    let mut committed = Vec::new();
+    for task in tasks {
+        committed.extend(task.await.map_err(|e| e.to_string())??);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let last = committed
+        .iter()
+        .map(|c| c.1)
+        .max()
+        .unwrap_or(LogCursor::START);
+    handle
+        .wait_for(last, std::time::Duration::from_secs(60))
+        .await
+        .map_err(|e| e.to_string())?;
+    handle.stop().await;
+    let at = arrivals.at.lock();
+    let mut latencies = Latencies::with_capacity(committed.len());
+    let mut failures = Vec::new();
+    for (position, _, returned) in &committed {
+        match at.get(position) {
+            Some(arrived) => latencies.record(arrived.saturating_duration_since(*returned)),
+            None => failures.push(format!("the event at position {position} never arrived")),
+        }
+    }
+    let commands = committed.len() as u64;
+    Ok(Report {
+        system: "fluvius",
+        backend: backend_name,
+        workload: "commit-to-handler",
+        commands,
+        secs: (secs * 1e4).round() / 1e4,
+        cmds_per_sec: (commands as f64 / secs.max(1e-9)).round(),
+        p50_us: latencies.quantile(0.50),
+        p99_us: latencies.quantile(0.99),
+        conflict_retries: 0,
+        rss_mb: peak_rss_mb(),
+        failures,
+    })
 }

@@ -52,7 +52,8 @@ pub struct Args {
     pub system: System,
     /// Runs a read-side catch-up workload instead of `--workload`: `noop` (a subscriber doing
     /// nothing), `projection` (one upsert per event, checkpoint in the same transaction) or
-    /// `projection-batch` (the same, one statement per page).
+    /// `projection-batch` (the same, one statement per page); `latency`: commit-to-subscriber
+    /// latency while commits run.
     #[arg(long, value_enum)]
     pub readside: Option<Readside>,
     /// Events pre-filled for `--readside` (a multiple of 10).
@@ -69,6 +70,8 @@ pub enum Readside {
     Projection,
     /// The same projection set-based: one upsert statement per page.
     ProjectionBatch,
+    /// Commit-to-subscriber latency while `--concurrency` tasks commit `--events` events.
+    Latency,
 }
 
 /// The backend under test.
@@ -116,6 +119,7 @@ fn main() -> ExitCode {
     };
     let run = async {
         match args.readside {
+            Some(Readside::Latency) => catchup::latency(&args).await,
             Some(kind) => catchup::run(&args, kind).await,
             None => workload::run(&args).await,
         }
