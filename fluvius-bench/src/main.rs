@@ -4,6 +4,7 @@
 //! `--system fluvius` drives the bank domain through `Domain`; `--system plain` does the same work
 //! hand-written against the same backend, as the baseline to compare with.
 
+mod catchup;
 mod database;
 mod pg_plain;
 mod plain;
@@ -49,6 +50,28 @@ pub struct Args {
     /// `fluvius` (the framework) or `plain` (the hand-written baseline).
     #[arg(long, value_enum, default_value_t = System::Fluvius)]
     pub system: System,
+    /// Runs a read-side catch-up workload instead of `--workload`: `noop` (a subscriber doing
+    /// nothing), `projection` (one upsert per event, checkpoint in the same transaction) or
+    /// `projection-batch` (the same, one statement per page); `latency`: commit-to-subscriber
+    /// latency while commits run.
+    #[arg(long, value_enum)]
+    pub readside: Option<Readside>,
+    /// Events pre-filled for `--readside` (a multiple of 10).
+    #[arg(long, default_value_t = 200_000)]
+    pub events: usize,
+}
+
+/// The read-side catch-up workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Readside {
+    /// A subscriber that does nothing, its checkpoint stored after each page.
+    Noop,
+    /// A PostgreSQL projection: one upsert per event, checkpoint in the same transaction.
+    Projection,
+    /// The same projection set-based: one upsert statement per page.
+    ProjectionBatch,
+    /// Commit-to-subscriber latency while `--concurrency` tasks commit `--events` events.
+    Latency,
 }
 
 /// The backend under test.
@@ -94,7 +117,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(workload::run(&args)) {
+    let run = async {
+        match args.readside {
+            Some(Readside::Latency) => catchup::latency(&args).await,
+            Some(kind) => catchup::run(&args, kind).await,
+            None => workload::run(&args).await,
+        }
+    };
+    match runtime.block_on(run) {
         Ok(report) => {
             println!("{}", report.to_json());
             if report.failures.is_empty() {

@@ -34,6 +34,8 @@
 //! | `states` | `(tenant, namespace, resource, identifier)` | the head of each stream: version, state `jsonb`, state digest, deleted flag, created/updated time, last user |
 //! | `snapshots` | `(tenant, namespace, resource, identifier, version)` | the state at versions that crossed a multiple of [`PgBackend::snapshot_every`] |
 //! | `idempotency` | `(tenant, command_id)`; index `recorded_at` | caller-supplied command ids, their fingerprint and answer |
+//! | `checkpoints` | `name` | the read side's subscription checkpoints (`fluvius-readside`) |
+//! | `parked`, `skipped` | `(subscription, tenant, namespace, resource, identifier, cursor)` | events the read side's handlers parked or skipped |
 //!
 //! The state row carries the stream's head version, so there is no separate streams table: the
 //! head check reads the row the commit rewrites anyway, and one table fewer is one index update
@@ -148,6 +150,12 @@
 //! command response carries the cursor of its last event. A read never waits: events committed
 //! behind a running transaction are not readable yet, the page says `caught_up`, and the caller
 //! reads again later.
+//!
+//! Every commit that wrote events raises the backend's
+//! [commit signal](fluvius_core::Backend::commit_signal), which wakes log readers in this process.
+//! [`PgBackend::notify_commits`] also announces commits to other processes with a coalesced
+//! `NOTIFY` on [`LOG_CHANNEL`], sent after the commit (never inside it), and
+//! [`PgBackend::listen_commits`] turns other processes' announcements into this backend's signal.
 //!
 //! [`StoreError::Conflict`]: fluvius_core::StoreError::Conflict
 //! [`StoreError::DuplicateCommandId`]: fluvius_core::StoreError::DuplicateCommandId

@@ -195,6 +195,7 @@ impl Subscription {
             consumer: Arc::new(consumer),
             progress,
             stopped,
+            ahead: None,
         };
         let task = tokio::spawn(runner.run());
         Ok(SubscriptionHandle {
@@ -209,27 +210,44 @@ impl Subscription {
     /// returns how many events the consumer took. Stops at the first failure.
     pub async fn catch_up<C: Consumer>(&self, consumer: &C) -> Result<u64, ReadsideError> {
         let filter = self.check(consumer)?;
-        let mut after = consumer.checkpoint().await?;
+        let after = consumer.checkpoint().await?;
         let mut taken = 0;
+        let mut page = self.read(&filter, after).await?;
         loop {
-            let (batch, caught_up) = self.read(&filter, after).await?;
-            if let Some(batch) = batch {
-                consumer.consume(&batch).await?;
-                taken += batch.entries.len() as u64;
-                after = batch.next;
-            }
-            if caught_up {
+            let (batch, caught_up) = page;
+            let Some(batch) = batch else {
                 return Ok(taken);
+            };
+            let ahead = self.take(consumer, &filter, &batch, caught_up).await?;
+            taken += batch.entries.len() as u64;
+            match ahead {
+                Some(next) => page = next,
+                None => return Ok(taken),
             }
         }
     }
 
-    /// One page after `after`, as a batch when there is anything to take or to move past.
-    async fn read(
+    /// Hands `batch` to the consumer and, unless the read was caught up, reads the page after
+    /// it meanwhile: the next read overlaps the consumer's work. Returns that page.
+    async fn take(
         &self,
+        consumer: &dyn Consumer,
         filter: &LogFilter,
-        after: LogCursor,
-    ) -> Result<(Option<Batch>, bool), ReadsideError> {
+        batch: &Batch,
+        caught_up: bool,
+    ) -> Result<Option<ReadPage>, ReadsideError> {
+        if caught_up {
+            consumer.consume(batch).await?;
+            return Ok(None);
+        }
+        let (consumed, ahead) =
+            futures::future::join(consumer.consume(batch), self.read(filter, batch.next)).await;
+        consumed?;
+        Ok(Some(ahead?))
+    }
+
+    /// One page after `after`, as a batch when there is anything to take or to move past.
+    async fn read(&self, filter: &LogFilter, after: LogCursor) -> Result<ReadPage, ReadsideError> {
         let query = LogQuery::after(after)
             .limit(self.batch)
             .filter(filter.clone());
@@ -253,6 +271,9 @@ impl Subscription {
     }
 }
 
+/// A page as read: the batch to take (if any) and whether the read was caught up.
+type ReadPage = (Option<Batch>, bool);
+
 /// The running side of a subscription.
 struct Runner {
     settings: Subscription,
@@ -260,6 +281,8 @@ struct Runner {
     consumer: Arc<dyn Consumer>,
     progress: watch::Sender<Progress>,
     stopped: watch::Receiver<bool>,
+    /// The page after the consumer's position, read while it took the previous one.
+    ahead: Option<ReadPage>,
 }
 
 impl Runner {
@@ -282,6 +305,7 @@ impl Runner {
                     self.failed(&err);
                     // Start again from what is stored: the failed batch is read again.
                     after = None;
+                    self.ahead = None;
                     let jittered = crate::handler::jitter(pause);
                     self.wait_stop_only(jittered).await;
                     pause = (pause * 2).min(Duration::from_secs(5));
@@ -302,9 +326,15 @@ impl Runner {
                 stored
             }
         };
-        let (batch, caught_up) = self.settings.read(&self.filter, from).await?;
+        let (batch, caught_up) = match self.ahead.take() {
+            Some(page) => page,
+            None => self.settings.read(&self.filter, from).await?,
+        };
         if let Some(batch) = batch {
-            self.consumer.consume(&batch).await?;
+            self.ahead = self
+                .settings
+                .take(&*self.consumer, &self.filter, &batch, caught_up)
+                .await?;
             *after = Some(batch.next);
             let taken = batch.entries.len() as u64;
             self.progress.send_modify(|p| {

@@ -37,3 +37,6 @@ pub mod postgres {}
 #[cfg(feature = "http")]
 #[doc = include_str!("../../docs/http.md")]
 pub mod http {}
+#[cfg(feature = "readside")]
+#[doc = include_str!("../../docs/readside.md")]
+pub mod readside {}

@@ -63,6 +63,7 @@
 //! | `memory` | yes     | `MemBackend`, the in-memory backend, used when no backend is configured |
 //! | `postgres` | no    | `PgBackend`, the PostgreSQL backend on sqlx: `.backend(PgBackend::connect(url).await?)` |
 //! | `http`   | no      | `fluvius::http`: the HTTP API on axum, `HttpApi::builder().domain(d).build()?.router()` |
+//! | `readside` | no    | [`readside`]: catch-up subscriptions, projections, event handlers (with `postgres`: their PostgreSQL stores) |
 //!
 //! # The macros
 //!
@@ -100,6 +101,9 @@ pub use fluvius_postgres::{PgBackend, PgError};
 /// The HTTP API: routes generated from the domains, OpenAPI, problem details, auth context.
 #[cfg(feature = "http")]
 pub use fluvius_http as http;
+/// The read side: catch-up subscriptions, projections and event handlers (feature `readside`).
+#[cfg(feature = "readside")]
+pub use fluvius_readside as readside;
 
 #[doc(hidden)]
 pub use fluvius_core::__private;

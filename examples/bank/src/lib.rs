@@ -5,6 +5,8 @@
 //! The binary (`cargo run -p example-bank`) runs a scripted scenario on it; the benchmark binary
 //! (`fluvius-bench`) drives it under load.
 
+pub mod readside;
+
 use fluvius::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
