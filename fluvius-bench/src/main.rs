@@ -5,6 +5,7 @@
 //! hand-written against the same backend, as the baseline to compare with.
 
 mod database;
+mod http;
 mod pg_plain;
 mod plain;
 mod report;
@@ -49,6 +50,19 @@ pub struct Args {
     /// `fluvius` (the framework) or `plain` (the hand-written baseline).
     #[arg(long, value_enum, default_value_t = System::Fluvius)]
     pub system: System,
+    /// `in-process` (calls on the domain) or `http` (the domain served by `fluvius-http` on
+    /// 127.0.0.1 and driven by an HTTP client; `--system fluvius` only).
+    #[arg(long, value_enum, default_value_t = Transport::InProcess)]
+    pub transport: Transport,
+}
+
+/// How commands reach the domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// Direct calls.
+    InProcess,
+    /// HTTP on the loopback interface.
+    Http,
 }
 
 /// The backend under test.
@@ -80,6 +94,10 @@ pub enum System {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.transport == Transport::Http && args.system == System::Plain {
+        eprintln!("fluvius-bench: --transport http runs the fluvius system only");
+        return ExitCode::from(2);
+    }
     if args.concurrency == 0 {
         eprintln!("fluvius-bench: --concurrency must be at least 1");
         return ExitCode::from(2);
