@@ -172,6 +172,7 @@ pub async fn run(args: &Args, kind: Readside) -> Result<Report, String> {
     }
     let mut latencies = std::mem::take(&mut *timed.pages.lock());
     Ok(Report {
+        transport: None,
         system: "fluvius",
         backend: backend_name,
         workload: match kind {
@@ -226,7 +227,7 @@ async fn prefill(backend: &Arc<dyn Backend>, events: u64) -> Result<LogCursor, S
                             resource: "account".into(),
                             id: format!("acct-{s:08}"),
                         };
-                        let events = (1..=PER_STREAM)
+                        let events: Vec<EventEnvelope> = (1..=PER_STREAM)
                             .map(|v| {
                                 EventEnvelope::new(
                                     &key,
@@ -439,6 +440,7 @@ pub async fn latency(args: &Args) -> Result<Report, String> {
     }
     let commands = committed.len() as u64;
     Ok(Report {
+        transport: None,
         system: "fluvius",
         backend: backend_name,
         workload: "commit-to-handler",

@@ -6,6 +6,7 @@
 
 mod catchup;
 mod database;
+mod http;
 mod pg_plain;
 mod plain;
 mod report;
@@ -59,6 +60,10 @@ pub struct Args {
     /// Events pre-filled for `--readside` (a multiple of 10).
     #[arg(long, default_value_t = 200_000)]
     pub events: usize,
+    /// `in-process` (calls on the domain) or `http` (the domain served by `fluvius-http` on
+    /// 127.0.0.1 and driven by an HTTP client; `--system fluvius` only).
+    #[arg(long, value_enum, default_value_t = Transport::InProcess)]
+    pub transport: Transport,
 }
 
 /// The read-side catch-up workloads.
@@ -72,6 +77,15 @@ pub enum Readside {
     ProjectionBatch,
     /// Commit-to-subscriber latency while `--concurrency` tasks commit `--events` events.
     Latency,
+}
+
+/// How commands reach the domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// Direct calls.
+    InProcess,
+    /// HTTP on the loopback interface.
+    Http,
 }
 
 /// The backend under test.
@@ -103,6 +117,10 @@ pub enum System {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.transport == Transport::Http && args.system == System::Plain {
+        eprintln!("fluvius-bench: --transport http runs the fluvius system only");
+        return ExitCode::from(2);
+    }
     if args.concurrency == 0 {
         eprintln!("fluvius-bench: --concurrency must be at least 1");
         return ExitCode::from(2);

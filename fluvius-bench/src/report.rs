@@ -17,6 +17,9 @@ pub struct Report {
     pub p99_us: u64,
     pub conflict_retries: u64,
     pub rss_mb: f64,
+    /// `http` when the commands went over HTTP; absent for in-process runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<&'static str>,
     #[serde(skip)]
     pub failures: Vec<String>,
 }

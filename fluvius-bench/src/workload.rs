@@ -8,10 +8,11 @@ use example_bank::{Banking, Deposit, OpenAccount};
 use fluvius::prelude::*;
 use fluvius::{Backend, MemBackend, PgBackend};
 
+use crate::http::HttpBank;
 use crate::pg_plain::PgPlainBank;
 use crate::plain::PlainBank;
 use crate::report::{Latencies, Report, peak_rss_mb};
-use crate::{Args, BackendKind, System, Workload};
+use crate::{Args, BackendKind, System, Transport, Workload};
 
 /// The opening balance of every account.
 const OPENING: i64 = 100;
@@ -47,6 +48,12 @@ pub async fn run(args: &Args) -> Result<Report, String> {
                 Driver::PgPlain(Arc::new(PgPlainBank::new(pool).await?)),
             )
         }
+    };
+    let driver = match (args.transport, driver) {
+        (Transport::Http, Driver::Fluvius(domain)) => {
+            Driver::Http(Arc::new(HttpBank::serve(domain, args.concurrency).await?))
+        }
+        (_, driver) => driver,
     };
     let (ids, expected): (Vec<String>, i64) = match args.workload {
         Workload::Bank => (
@@ -97,6 +104,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         p99_us: latencies.quantile(0.99),
         conflict_retries: driver.conflict_retries(),
         rss_mb: peak_rss_mb(),
+        transport: (args.transport == Transport::Http).then_some("http"),
         failures,
     })
 }
@@ -170,6 +178,7 @@ enum Driver {
     Fluvius(Domain),
     Plain(Arc<PlainBank>),
     PgPlain(Arc<PgPlainBank>),
+    Http(Arc<HttpBank>),
 }
 
 impl Driver {
@@ -187,6 +196,7 @@ impl Driver {
             }
             Driver::Plain(bank) => Box::pin(bank.open(id, OPENING)).await,
             Driver::PgPlain(bank) => Box::pin(bank.open(id, OPENING)).await,
+            Driver::Http(bank) => Box::pin(bank.open(id)).await,
         }
     }
 
@@ -200,20 +210,23 @@ impl Driver {
             }
             Driver::Plain(bank) => Box::pin(bank.deposit(id, 1)).await,
             Driver::PgPlain(bank) => Box::pin(bank.deposit(id, 1)).await,
+            Driver::Http(bank) => Box::pin(bank.deposit(id)).await,
         }
     }
 
     async fn balance(&self, id: &str) -> Result<i64, String> {
-        match self {
-            Driver::Fluvius(domain) => domain
-                .statemgr()
-                .fetch::<example_bank::Account>("account", id)
-                .await
-                .map(|a| a.balance)
-                .map_err(|e| e.to_string()),
-            Driver::Plain(bank) => bank.balance(id).await,
-            Driver::PgPlain(bank) => bank.balance(id).await,
-        }
+        let domain = match self {
+            Driver::Fluvius(domain) => domain,
+            Driver::Http(bank) => bank.domain(),
+            Driver::Plain(bank) => return bank.balance(id).await,
+            Driver::PgPlain(bank) => return bank.balance(id).await,
+        };
+        domain
+            .statemgr()
+            .fetch::<example_bank::Account>("account", id)
+            .await
+            .map(|a| a.balance)
+            .map_err(|e| e.to_string())
     }
 
     fn conflict_retries(&self) -> u64 {
@@ -221,6 +234,7 @@ impl Driver {
             Driver::Fluvius(domain) => domain.stats().conflict_retries,
             Driver::Plain(bank) => bank.conflict_retries(),
             Driver::PgPlain(bank) => bank.conflict_retries(),
+            Driver::Http(bank) => bank.domain().stats().conflict_retries,
         }
     }
 }

@@ -12,7 +12,7 @@ use fluvius_core::{AggRoot, Domain, Error, NewRoot};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::api::{HttpApi, Served, Shared};
+use crate::api::{HttpApi, Shared};
 use crate::caller::Caller;
 use crate::problem::{Problem, from_error};
 use crate::rejection;
@@ -146,7 +146,7 @@ async fn command(
     .await
     .unwrap_or_else(|err| Err(Error::internal(format!("the command task failed: {err}"))));
     match outcome {
-        Ok(response) => answer(served, namespace, creates, &response),
+        Ok(response) => answer(namespace, creates, &response),
         Err(err @ Error::VersionConflict { actual, .. }) if expected.is_some() => {
             Err(Problem::new(
                 StatusCode::PRECONDITION_FAILED,
@@ -162,7 +162,6 @@ async fn command(
 }
 
 fn answer(
-    served: &Served,
     namespace: &str,
     creates: bool,
     response: &fluvius_core::Response,
@@ -197,7 +196,6 @@ fn answer(
     if response.replayed {
         headers.insert(REPLAYED, HeaderValue::from_static("true"));
     }
-    let _ = served;
     Ok(answer)
 }
 
@@ -305,17 +303,13 @@ fn single_param(query: Option<&str>, name: &str) -> Result<Option<String>, Respo
     Ok(found)
 }
 
-fn unknown_namespace(namespace: &str) -> Response {
+pub(crate) fn unknown_namespace(namespace: &str) -> Response {
     Problem::new(
         StatusCode::NOT_FOUND,
         "unknown-namespace",
         format!("no domain is served with namespace `{namespace}`"),
     )
     .into_response()
-}
-
-pub(crate) fn unknown_ns(namespace: &str) -> Response {
-    unknown_namespace(namespace)
 }
 
 fn problem(err: &Error) -> Response {

@@ -9,7 +9,7 @@ use fluvius_core::{ActionDescriptor, Domain, Error};
 use serde_json::{Value, json};
 
 use crate::api::{HttpApi, Served};
-use crate::commands::unknown_ns;
+use crate::commands::unknown_namespace;
 use crate::problem::from_error;
 use crate::rejection;
 
@@ -34,11 +34,11 @@ pub(crate) async fn item(
     match item.split_once(':') {
         None => match api.served(&item) {
             Some(served) => axum::Json(domain_meta(served)).into_response(),
-            None => unknown_ns(&item),
+            None => unknown_namespace(&item),
         },
         Some((namespace, key)) => {
             let Some(served) = api.served(namespace) else {
-                return unknown_ns(namespace);
+                return unknown_namespace(namespace);
             };
             match served.domain.action(key) {
                 Some(action) => axum::Json(command_meta(&served.domain, action)).into_response(),

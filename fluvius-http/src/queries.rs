@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::api::{HttpApi, Served};
 use crate::caller::Caller;
-use crate::commands::{etag, unknown_ns};
+use crate::commands::{etag, unknown_namespace};
 use crate::problem::{Problem, from_error};
 use crate::rejection;
 
@@ -62,7 +62,9 @@ fn target<'a>(api: &'a HttpApi, first: &'a str) -> Result<(&'a Served, &'a str),
     let Some((namespace, resource)) = first.split_once('.') else {
         return Err(Problem::no_route(&format!("/{first}")).into_response());
     };
-    let served = api.served(namespace).ok_or_else(|| unknown_ns(namespace))?;
+    let served = api
+        .served(namespace)
+        .ok_or_else(|| unknown_namespace(namespace))?;
     served
         .domain
         .resource_schema(resource)

@@ -130,6 +130,14 @@ async fn static_keys_verify_and_map_the_keycloak_realm() {
     );
     problem(open_with(&server, &none).await, 401, "unauthorized").await;
     problem(open_with(&server, "not.a.token").await, 401, "unauthorized").await;
+    let mut forever = claims(0);
+    forever.as_object_mut().unwrap().remove("exp");
+    problem(
+        open_with(&server, &token(b"secret-1", None, forever)).await,
+        401,
+        "unauthorized",
+    )
+    .await;
     let missing = server
         .client
         .post(server.url("/banking:open-account/account/:new"))

@@ -138,6 +138,16 @@ fn positive(amount: i64) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// The balance after adding `amount`, refused when it does not fit a balance.
+fn fits(balance: i64, amount: i64) -> Result<i64, DomainError> {
+    balance.checked_add(amount).ok_or_else(|| {
+        DomainError::new(format!(
+            "the balance {balance} plus {amount} does not fit a balance"
+        ))
+        .with_code("balance-overflow")
+    })
+}
+
 #[aggregate(resources(account = Account, customer = Customer))]
 impl Banking {
     /// Registers a customer.
@@ -175,8 +185,8 @@ impl Banking {
     /// Deposits money. Rule: the amount is positive.
     #[action(evt_key = "deposit-made", resources = ["account"])]
     async fn deposit(&self, account: &Account, amount: i64) -> Result<DepositMade, DomainError> {
-        let _ = account;
         positive(amount)?;
+        fits(account.balance, amount)?;
         Ok(DepositMade { amount })
     }
 
@@ -211,7 +221,7 @@ impl Banking {
                 "a correction needs a non-zero amount and a reason",
             ));
         }
-        if account.balance + amount < 0 {
+        if fits(account.balance, amount)? < 0 {
             return Err(DomainError::new(
                 "a correction cannot make the balance negative",
             ));
