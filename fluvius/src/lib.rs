@@ -63,7 +63,7 @@
 //! | `memory` | yes     | `MemBackend`, the in-memory backend, used when no backend is configured |
 //! | `postgres` | no    | `PgBackend`, the PostgreSQL backend on sqlx: `.backend(PgBackend::connect(url).await?)` |
 //! | `http`   | no      | `fluvius::http`: the HTTP API on axum, `HttpApi::builder().domain(d).build()?.router()` |
-//! | `readside` | no    | [`readside`]: catch-up subscriptions, projections, event handlers (with `postgres`: their PostgreSQL stores) |
+//! | `readside` | no    | `fluvius::readside`: catch-up subscriptions, projections, event handlers (with `postgres`: their PostgreSQL stores) |
 //!
 //! # The macros
 //!
