@@ -9,6 +9,7 @@ mod database;
 mod http;
 mod pg_plain;
 mod plain;
+mod replay;
 mod report;
 mod workload;
 
@@ -57,7 +58,12 @@ pub struct Args {
     /// latency while commits run.
     #[arg(long, value_enum)]
     pub readside: Option<Readside>,
-    /// Events pre-filled for `--readside` (a multiple of 10).
+    /// Runs the replay workload instead of `--workload`: `--events` events in streams of 100,
+    /// stored in the current shape (`current`) or one schema version older (`upcast`, read
+    /// through one upcast step), each stream folded from its first event.
+    #[arg(long, value_enum)]
+    pub replay: Option<ReplayShape>,
+    /// Events pre-filled for `--readside` (a multiple of 10) and `--replay`.
     #[arg(long, default_value_t = 200_000)]
     pub events: usize,
     /// `in-process` (calls on the domain) or `http` (the domain served by `fluvius-http` on
@@ -77,6 +83,15 @@ pub enum Readside {
     ProjectionBatch,
     /// Commit-to-subscriber latency while `--concurrency` tasks commit `--events` events.
     Latency,
+}
+
+/// The stored shape of the replay workload's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReplayShape {
+    /// Stored at the current schema version: no upcast step runs.
+    Current,
+    /// Stored one version older: every reading goes through one upcast step.
+    Upcast,
 }
 
 /// How commands reach the domain.
@@ -136,10 +151,11 @@ fn main() -> ExitCode {
         }
     };
     let run = async {
-        match args.readside {
-            Some(Readside::Latency) => catchup::latency(&args).await,
-            Some(kind) => catchup::run(&args, kind).await,
-            None => workload::run(&args).await,
+        match (args.replay, args.readside) {
+            (Some(shape), _) => replay::run(&args, shape).await,
+            (None, Some(Readside::Latency)) => catchup::latency(&args).await,
+            (None, Some(kind)) => catchup::run(&args, kind).await,
+            (None, None) => workload::run(&args).await,
         }
     };
     match runtime.block_on(run) {

@@ -14,6 +14,7 @@ use fluvius_core::{Apply, Backend, Context, Domain, DomainBuilder, DomainError, 
 use fluvius_macros::aggregate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The namespace of the test domain.
 pub const NAMESPACE: &str = "conformance";
@@ -298,8 +299,14 @@ impl Bank {
         })
     }
 
-    /// Moves a customer to another city, or forgets the address (event schema version 2).
-    #[action(evt_key = "customer-relocated", resources = ["customer"], schema_version = 2)]
+    /// Moves a customer to another city, or forgets the address (event schema version 2; v1
+    /// called the field `town`).
+    #[action(
+        evt_key = "customer-relocated",
+        resources = ["customer"],
+        schema_version = 2,
+        upcast(1 = relocated_v1_to_v2)
+    )]
     async fn relocate(
         &self,
         _customer: &Customer,
@@ -307,6 +314,16 @@ impl Bank {
     ) -> Result<CustomerRelocated, DomainError> {
         Ok(CustomerRelocated { city })
     }
+}
+
+/// `customer-relocated` v1 named the city `town`.
+fn relocated_v1_to_v2(mut payload: Value) -> Result<Value, String> {
+    let object = payload
+        .as_object_mut()
+        .ok_or("a `customer-relocated` v1 payload is an object")?;
+    let town = object.remove("town").unwrap_or(Value::Null);
+    object.insert("city".into(), town);
+    Ok(payload)
 }
 
 fn positive(amount: i64) -> Result<(), DomainError> {

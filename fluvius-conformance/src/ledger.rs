@@ -6,6 +6,10 @@
 //!   still mean the same, so their digest must not change.
 //! - [`v3`]: `credited` now counts cents (`total` is 100 times the units) with an unchanged
 //!   schema, so the aggregate bumps `state_version`: every stored state is stale.
+//! - [`v4`], the release after v2 by another road: events evolve instead. `opened` renames its
+//!   field (`owner` to `holder`, schema v2), `credited` carries cents (`{"cents": ..}`, schema
+//!   v2, upcast from units), `debited` is retired and read as the new `charged`, and `noted` (a
+//!   key a tool once wrote) is retired and skipped. `total` counts cents, so `state_version = 2`.
 
 use std::sync::Arc;
 
@@ -159,6 +163,116 @@ pub mod v3 {
     }
 }
 
+/// Event data of `opened` from v4 on (schema version 2): the field is `holder`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OpenedV2 {
+    /// The owner.
+    pub holder: String,
+}
+
+/// Event data of `credited` from v4 on (schema version 2): cents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CreditedV2 {
+    /// The amount, in cents.
+    pub cents: i64,
+}
+
+/// Event data of `charged`, new in v4 (it replaces `debited`): cents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Charged {
+    /// The amount, in cents.
+    pub cents: i64,
+}
+
+impl Apply<OpenedV2> for Ledger {
+    fn apply(&mut self, event: &OpenedV2) {
+        self.owner = event.holder.clone();
+    }
+}
+
+impl Apply<CreditedV2> for Ledger {
+    fn apply(&mut self, event: &CreditedV2) {
+        self.total += event.cents;
+    }
+}
+
+impl Apply<Charged> for Ledger {
+    fn apply(&mut self, event: &Charged) {
+        self.total -= event.cents;
+    }
+}
+
+/// The fourth release: evolved events, read through upcasters.
+pub mod v4 {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// `open`, `credit` and `charge`, folding in cents.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Books;
+
+    /// `opened` v1 called the holder `owner`.
+    fn opened_v1_to_v2(mut payload: Value) -> Result<Value, String> {
+        let object = payload.as_object_mut().ok_or("not an object")?;
+        let owner = object.remove("owner").ok_or("no `owner` field")?;
+        object.insert("holder".into(), owner);
+        Ok(payload)
+    }
+
+    /// `credited` v1 counted whole units.
+    fn credited_v1_to_v2(payload: Value) -> Result<Value, String> {
+        let units = payload["amount"]
+            .as_i64()
+            .ok_or("`amount` is not an integer")?;
+        let cents = units
+            .checked_mul(100)
+            .ok_or("`amount` overflows in cents")?;
+        Ok(json!({ "cents": cents }))
+    }
+
+    #[fluvius_macros::aggregate(crate = ::fluvius_core, state_version = 2, resources(ledger = Ledger))]
+    impl Books {
+        /// Opens a ledger.
+        #[action(evt_key = "opened", resources = ["ledger"], new, schema_version = 2, upcast(1 = opened_v1_to_v2))]
+        async fn open(&self, holder: String) -> Result<OpenedV2, DomainError> {
+            Ok(OpenedV2 { holder })
+        }
+
+        /// Credits an amount in cents.
+        #[action(evt_key = "credited", resources = ["ledger"], schema_version = 2, upcast(1 = credited_v1_to_v2))]
+        async fn credit(&self, _ledger: &Ledger, cents: i64) -> Result<CreditedV2, DomainError> {
+            Ok(CreditedV2 { cents })
+        }
+
+        /// Charges an amount in cents.
+        #[action(evt_key = "charged", resources = ["ledger"])]
+        async fn charge(&self, _ledger: &Ledger, cents: i64) -> Result<Charged, DomainError> {
+            Ok(Charged { cents })
+        }
+
+        /// `debited` (v2, units) is booked as a charge in cents since v4.
+        #[retired(evt_key = "debited")]
+        fn debited(payload: Value) -> Result<fluvius_core::Upcasted, String> {
+            let units = payload["amount"]
+                .as_i64()
+                .ok_or("`amount` is not an integer")?;
+            let cents = units
+                .checked_mul(100)
+                .ok_or("`amount` overflows in cents")?;
+            Ok(fluvius_core::Upcasted::new(
+                "charged",
+                1,
+                json!({ "cents": cents }),
+            ))
+        }
+
+        /// `noted` events were written by a tool and never changed a ledger.
+        #[retired(evt_key = "noted", resources = ["ledger"])]
+        fn noted(_payload: Value, _schema_version: u32) {}
+    }
+}
+
 /// The ledger domain of release 1 on `backend`.
 pub fn domain_v1(backend: Arc<dyn Backend>) -> Domain {
     finish(Domain::builder(NAMESPACE).aggregate(v1::Books), backend)
@@ -172,6 +286,11 @@ pub fn domain_v2(backend: Arc<dyn Backend>) -> Domain {
 /// The ledger domain of release 3 on `backend`.
 pub fn domain_v3(backend: Arc<dyn Backend>) -> Domain {
     finish(Domain::builder(NAMESPACE).aggregate(v3::Books), backend)
+}
+
+/// The ledger domain of release 4 on `backend`.
+pub fn domain_v4(backend: Arc<dyn Backend>) -> Domain {
+    finish(Domain::builder(NAMESPACE).aggregate(v4::Books), backend)
 }
 
 /// The multi-tenant ledger domain of release 1 on `backend`.

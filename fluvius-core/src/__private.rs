@@ -22,6 +22,9 @@ pub use crate::command::CommandPayload;
 pub use crate::context::Context;
 pub use crate::error::Error;
 pub use crate::state::{AnyState, Apply};
+pub use crate::upcast::{
+    EventVersions, RetiredEvent, RetiredOutput, RetiredRead, StepOutput, UpcastStep, Upcasted,
+};
 
 /// The JSON schema of a type.
 pub fn schema_of<T: schemars::JsonSchema>() -> Value {
@@ -71,26 +74,27 @@ pub fn state_mut<'a, S: State>(
         })
 }
 
-/// The one decoder of stored events: (evt_key, schema version, JSON) to the event data type.
-/// Upcasters from older schema versions plug in here.
+/// Decodes an event of a current key at its current schema version (older ones were brought
+/// there by [`ResourceDescriptor::upcast`] first) into the event data type.
 pub fn decode_event<E: DeserializeOwned>(
     evt_key: &str,
     schema_version: u32,
-    expected_version: u32,
     payload: &Value,
 ) -> Result<E, Error> {
-    if schema_version != expected_version {
-        return Err(Error::Decode {
-            what: format!("event `{evt_key}` v{schema_version}"),
-            message: format!(
-                "this build reads `{evt_key}` at schema version {expected_version} and has no upcaster from {schema_version}"
-            ),
-        });
-    }
     E::deserialize(payload).map_err(|e| Error::Decode {
         what: format!("event `{evt_key}` v{schema_version}"),
         message: e.to_string(),
     })
+}
+
+/// What a user's upcast step returned, whatever its type ([`StepOutput`]).
+pub fn upcast_step<R: StepOutput>(output: R) -> Result<Value, String> {
+    output.into_step()
+}
+
+/// The events a user's `#[retired]` function read a stored one as ([`RetiredOutput`]).
+pub fn retired_events<R: RetiredOutput>(read: R) -> Result<Vec<crate::upcast::Upcasted>, String> {
+    read.into_events()
 }
 
 /// An event key a resource does not know.

@@ -11,6 +11,7 @@ use crate::context::Context;
 use crate::error::Error;
 use crate::event::RawEvent;
 use crate::state::AnyState;
+use crate::upcast::{EventVersions, RetiredEvent};
 
 /// An aggregate: a set of actions over one or more resource kinds.
 ///
@@ -78,11 +79,15 @@ pub struct ResourceDescriptor {
     pub default_state: fn() -> Box<dyn AnyState>,
     /// Decodes stored state JSON.
     pub decode_state: fn(Value) -> Result<Box<dyn AnyState>, serde_json::Error>,
-    /// Applies one stored event: decodes it by (evt_key, schema version) and runs the transition.
-    /// Returns whether the event deletes the root.
-    pub apply_event: fn(&mut dyn AnyState, &str, u32, &Value) -> Result<bool, Error>,
-    /// The (evt_key, schema version) pairs this resource handles.
-    pub handled_events: &'static [(&'static str, u32)],
+    /// Applies one event of a current key at its current schema version and runs the
+    /// transition; returns whether it deletes the root. Readers call
+    /// [`ResourceDescriptor::apply`], which brings older events to the current shape first.
+    pub apply_current: fn(&mut dyn AnyState, &str, &Value) -> Result<bool, Error>,
+    /// The event keys this resource handles, with their current schema version and the upcast
+    /// steps from older ones.
+    pub events: Vec<EventVersions>,
+    /// The retired keys its folds still read.
+    pub retired: Vec<RetiredEvent>,
 }
 
 impl ResourceDescriptor {
@@ -95,8 +100,9 @@ impl ResourceDescriptor {
         schema: fn() -> Value,
         default_state: fn() -> Box<dyn AnyState>,
         decode_state: fn(Value) -> Result<Box<dyn AnyState>, serde_json::Error>,
-        apply_event: fn(&mut dyn AnyState, &str, u32, &Value) -> Result<bool, Error>,
-        handled_events: &'static [(&'static str, u32)],
+        apply_current: fn(&mut dyn AnyState, &str, &Value) -> Result<bool, Error>,
+        events: Vec<EventVersions>,
+        retired: Vec<RetiredEvent>,
     ) -> Self {
         ResourceDescriptor {
             name,
@@ -105,8 +111,9 @@ impl ResourceDescriptor {
             schema,
             default_state,
             decode_state,
-            apply_event,
-            handled_events,
+            apply_current,
+            events,
+            retired,
         }
     }
 }

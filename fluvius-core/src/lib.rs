@@ -21,6 +21,7 @@ pub mod signal;
 pub mod state;
 mod statemgr;
 pub mod testkit;
+pub mod upcast;
 
 pub use aggregate::{
     ActionCall, ActionDescriptor, ActionOutcome, Aggregate, AggregateDescriptor, ResourceDescriptor,
@@ -44,6 +45,7 @@ pub use response::Response;
 pub use signal::{CommitSignal, CommitWatch};
 pub use state::{AnyState, Apply, State};
 pub use statemgr::{At, Found, Query, Record, StateManager};
+pub use upcast::Upcasted;
 
 /// What `#[aggregate]` expands to refers to; not a public API.
 #[doc(hidden)]

@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::event::EventEnvelope;
 use crate::filter::{Filter, FilterError, Page, PageInfo, parse_sort};
 use crate::limits::{self, LimitError};
+use crate::log::{LogPage, LogQuery};
 use crate::state::{AnyState, State};
 
 /// A point in a stream's past.
@@ -369,14 +370,15 @@ impl StateManager {
     }
 
     /// The events of a root, oldest first, with their metadata: the audit trail. An identifier
-    /// without events has an empty history.
+    /// without events has an empty history. Events stored in an older shape are returned in the
+    /// current one (see [`ResourceDescriptor::upcast_envelopes`](crate::ResourceDescriptor::upcast_envelopes)).
     pub async fn history(
         &self,
         resource: &str,
         id: impl ToString,
     ) -> Result<Vec<EventEnvelope>, Error> {
         let id = id.to_string();
-        self.resource::<Value>(resource)?;
+        let entry = self.resource::<Value>(resource)?;
         check_id(&id)?;
         let key = self
             .domain
@@ -388,7 +390,20 @@ impl StateManager {
             .reader()
             .read_stream(&key, StreamRange::all())
             .await?;
-        Ok(events)
+        entry.descriptor.upcast_envelopes(events)
+    }
+
+    /// A page of the global log, walled to this domain and the context's tenant: the query's
+    /// namespace and tenant are set to them (whatever it said), and every event comes in its
+    /// current shape ([`Domain::upcast_page`]). The filter's `evt_key`s match keys as stored.
+    pub async fn read_log(&self, query: &LogQuery) -> Result<LogPage, Error> {
+        let inner = &self.domain.inner;
+        inner.check_tenant(&self.context)?;
+        let mut query = query.clone();
+        query.filter.namespace = Some(inner.namespace.clone());
+        query.filter.tenant = Some(self.context.tenant.clone());
+        let page = inner.reader().read_log(&query).await?;
+        self.domain.upcast_page(page)
     }
 
     /// The roots matching a query, one page. `T` is the state type or `serde_json::Value`.

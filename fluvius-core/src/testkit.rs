@@ -42,20 +42,32 @@ impl<A: Aggregate> AggregateTest<A> {
         self
     }
 
-    /// A root of `resource` whose history is these `(evt_key, payload)` events (schema version 1).
-    /// An empty history means the root does not exist yet.
+    /// A root of `resource` whose history is these `(evt_key, payload)` events, each in the
+    /// current shape of its key (the schema version this build writes). An empty history means
+    /// the root does not exist yet.
     pub fn given<'k, I>(&self, resource: &str, events: I) -> Given<'_, A>
     where
         I: IntoIterator<Item = (&'k str, Value)>,
     {
-        self.given_versioned(
-            resource,
-            events.into_iter().map(|(key, payload)| (key, 1, payload)),
-        )
+        let current = |key: &str| {
+            self.descriptor
+                .resources
+                .iter()
+                .filter(|r| r.name == resource)
+                .flat_map(|r| r.events.iter())
+                .find(|e| e.evt_key == key)
+                .map_or(1, |e| e.current)
+        };
+        let events: Vec<_> = events
+            .into_iter()
+            .map(|(key, payload)| (key, current(key), payload))
+            .collect();
+        self.given_versioned(resource, events)
     }
 
     /// Like [`AggregateTest::given`], with each event's schema version:
-    /// `(evt_key, schema_version, payload)`.
+    /// `(evt_key, schema_version, payload)`. Events at older versions, and events of retired
+    /// keys, are read through the aggregate's upcasters, exactly as the store's are.
     pub fn given_versioned<'k, I>(&self, resource: &str, events: I) -> Given<'_, A>
     where
         I: IntoIterator<Item = (&'k str, u32, Value)>,
@@ -74,12 +86,7 @@ impl<A: Aggregate> AggregateTest<A> {
                 let mut result = Ok(());
                 for (evt_key, schema_version, payload) in events {
                     version += 1;
-                    match (descriptor.apply_event)(
-                        state.as_mut(),
-                        evt_key,
-                        schema_version,
-                        &payload,
-                    ) {
+                    match descriptor.apply(state.as_mut(), evt_key, schema_version, &payload) {
                         Ok(d) => deleted |= d,
                         Err(err) => {
                             result = Err(err);
@@ -170,7 +177,7 @@ impl<A: Aggregate> Given<'_, A> {
         {
             let mut replayed = state.clone_state();
             for event in &outcome.events {
-                (resource.apply_event)(
+                resource.apply(
                     replayed.as_mut(),
                     event.evt_key,
                     event.schema_version,

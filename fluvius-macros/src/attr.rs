@@ -16,6 +16,7 @@ mod kw {
     pub(crate) const DELETE: &str = "delete";
     pub(crate) const SCHEMA_VERSION: &str = "schema_version";
     pub(crate) const PAYLOAD: &str = "payload";
+    pub(crate) const UPCAST: &str = "upcast";
 }
 
 /// `#[aggregate(resources(name = Type, ...), crate = path)]`.
@@ -138,8 +139,17 @@ pub(crate) struct ActionArgs {
     pub(crate) delete: Option<Span>,
     pub(crate) schema_version: Option<LitInt>,
     pub(crate) payload: Option<Ident>,
+    /// `upcast(1 = path, 2 = path)`: the step from each older schema version to the next.
+    pub(crate) upcast: Option<(Span, Vec<UpcastStep>)>,
     /// False when the arguments did not parse: "missing argument" errors stay quiet.
     pub(crate) parsed: bool,
+}
+
+/// One `from = path` entry of `upcast(..)`: the function taking an event's JSON at schema
+/// version `from` to version `from + 1`.
+pub(crate) struct UpcastStep {
+    pub(crate) from: LitInt,
+    pub(crate) path: Path,
 }
 
 pub(crate) fn action_args(cx: &Ctxt, attr: &syn::Attribute) -> ActionArgs {
@@ -151,6 +161,7 @@ pub(crate) fn action_args(cx: &Ctxt, attr: &syn::Attribute) -> ActionArgs {
         delete: None,
         schema_version: None,
         payload: None,
+        upcast: None,
         parsed: true,
     };
     if let syn::Meta::Path(_) = attr.meta {
@@ -210,10 +221,95 @@ pub(crate) fn action_args(cx: &Ctxt, attr: &syn::Attribute) -> ActionArgs {
                 return Err(duplicate(kw::PAYLOAD));
             }
             args.payload = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident(kw::UPCAST) {
+            if args.upcast.is_some() {
+                return Err(duplicate(kw::UPCAST));
+            }
+            args.upcast = Some((meta.path.span(), upcast_steps(meta.input)?));
         } else {
             return Err(meta.error(
-                "unknown `#[action]` argument: expected `evt_key`, `resources`, `key`, `new`, `delete`, `schema_version` or `payload`",
+                "unknown `#[action]` argument: expected `evt_key`, `resources`, `key`, `new`, `delete`, `schema_version`, `upcast` or `payload`",
             ));
+        }
+        Ok(())
+    });
+    if let Err(err) = result {
+        cx.syn_error(err);
+        args.parsed = false;
+    }
+    args
+}
+
+/// `(1 = path, 2 = path)` after `upcast`.
+fn upcast_steps(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<UpcastStep>> {
+    const FORM: &str = "write the steps as `upcast(1 = v1_to_v2, 2 = v2_to_v3)`: the version each step reads, then the function";
+    if !input.peek(syn::token::Paren) {
+        return Err(input.error(FORM));
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    let mut steps = Vec::new();
+    while !content.is_empty() {
+        let from: LitInt = content
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), FORM))?;
+        content
+            .parse::<syn::Token![=]>()
+            .map_err(|e| syn::Error::new(e.span(), FORM))?;
+        let path: Path = content
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), FORM))?;
+        steps.push(UpcastStep { from, path });
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<syn::Token![,]>()?;
+    }
+    Ok(steps)
+}
+
+/// `#[retired(evt_key = "...", resources = [...])]` on a function of an `#[aggregate]` impl.
+pub(crate) struct RetiredArgs {
+    pub(crate) evt_key: Option<LitStr>,
+    pub(crate) resources: Option<(Span, Vec<LitStr>)>,
+    pub(crate) parsed: bool,
+}
+
+pub(crate) fn retired_args(cx: &Ctxt, attr: &syn::Attribute) -> RetiredArgs {
+    let mut args = RetiredArgs {
+        evt_key: None,
+        resources: None,
+        parsed: true,
+    };
+    if let syn::Meta::Path(_) = attr.meta {
+        cx.error_spanned_by(
+            attr,
+            "`#[retired]` needs the event key it reads: `#[retired(evt_key = \"interest-credited\")]`",
+        );
+        args.parsed = false;
+        return args;
+    }
+    let result = attr.parse_nested_meta(|meta| {
+        let duplicate = |name: &str| meta.error(format!("duplicate `{name}` argument"));
+        if meta.path.is_ident(kw::EVT_KEY) {
+            if args.evt_key.is_some() {
+                return Err(duplicate(kw::EVT_KEY));
+            }
+            args.evt_key = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident(kw::RESOURCES) {
+            if args.resources.is_some() {
+                return Err(duplicate(kw::RESOURCES));
+            }
+            let value = meta.value()?;
+            let span = value.span();
+            let content;
+            syn::bracketed!(content in value);
+            let list = content.parse_terminated(|input| input.parse::<LitStr>(), syn::Token![,])?;
+            args.resources = Some((span, list.into_iter().collect()));
+        } else {
+            return Err(
+                meta.error("unknown `#[retired]` argument: expected `evt_key` or `resources`")
+            );
         }
         Ok(())
     });

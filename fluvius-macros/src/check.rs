@@ -157,6 +157,8 @@ pub(crate) fn aggregate(cx: &Ctxt, agg: &Aggregate) {
             }
         }
     }
+    upcasts(cx, agg);
+    retired(cx, agg, &declared);
 }
 
 fn parameters(cx: &Ctxt, agg: &Aggregate, action: &crate::model::Action) {
@@ -250,4 +252,121 @@ fn borrowed_field(cx: &Ctxt, agg: &Aggregate, ty: &Type, name: Option<&Ident>, w
             states.join(", ")
         ),
     );
+}
+
+/// Each event key at schema version N has exactly one chain of steps reading v1 .. v(N-1),
+/// declared on one of the actions emitting it.
+fn upcasts(cx: &Ctxt, agg: &Aggregate) {
+    let mut seen: HashMap<String, &syn::Ident> = HashMap::new();
+    for action in &agg.actions {
+        let evt_key = action.evt_key.value();
+        let emitters: Vec<_> = agg
+            .actions
+            .iter()
+            .filter(|a| a.evt_key.value() == evt_key)
+            .collect();
+        if let Some((span, _)) = &action.upcast {
+            if let Some(first) = seen.get(&evt_key) {
+                cx.syn_error(syn::Error::new(
+                    *span,
+                    format!(
+                        "the upcast steps of `evt_key = \"{evt_key}\"` are declared on action `{first}` already: declare them once"
+                    ),
+                ));
+                continue;
+            }
+            seen.insert(evt_key.clone(), &action.method);
+        } else if emitters.iter().any(|a| a.upcast.is_some()) || !std::ptr::eq(emitters[0], action)
+        {
+            continue;
+        }
+        if !action.args_parsed {
+            continue;
+        }
+        let current = action.schema_version;
+        let steps = action
+            .upcast
+            .as_ref()
+            .map(|(_, s)| s.as_slice())
+            .unwrap_or(&[]);
+        let mut read = std::collections::BTreeSet::new();
+        for (from, lit, _) in steps {
+            if *from >= current {
+                cx.error_spanned_by(
+                    lit,
+                    format!(
+                        "no step reads v{from}: `{evt_key}` is at schema version {current}, which is read as is, so its steps read {}",
+                        if current <= 2 {
+                            "v1 only".to_owned()
+                        } else {
+                            format!("v1 to v{}", current - 1)
+                        }
+                    ),
+                );
+            } else if !read.insert(*from) {
+                cx.error_spanned_by(lit, format!("duplicate upcast step from v{from}"));
+            }
+        }
+        let missing: Vec<String> = (1..current)
+            .filter(|v| !read.contains(v))
+            .map(|v| format!("v{v}"))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let message = if steps.is_empty() {
+            format!(
+                "event `{evt_key}` is at schema version {current}, so its stored events may be older: add `upcast(1 = v1_to_v2, ..)` to `#[action]`, one step per older version ({} to read)",
+                missing.join(", ")
+            )
+        } else {
+            format!(
+                "event `{evt_key}` is at schema version {current} but no upcast step reads {}: add `{} = path` to its `upcast(..)`",
+                missing.join(", "),
+                missing[0].trim_start_matches('v')
+            )
+        };
+        cx.error_spanned_by(&action.event.ty, message);
+    }
+}
+
+/// A retired key is one no action emits, declared once, for resources the aggregate has.
+fn retired(cx: &Ctxt, agg: &Aggregate, declared: &[String]) {
+    let mut seen: HashMap<String, &syn::Ident> = HashMap::new();
+    for retired in &agg.retired {
+        let evt_key = retired.evt_key.value();
+        if evt_key.is_empty() || evt_key.chars().any(char::is_whitespace) {
+            cx.error_spanned_by(
+                &retired.evt_key,
+                "`evt_key` must be a non-empty name without spaces, like `\"interest-credited\"`",
+            );
+        }
+        if let Some(action) = agg.actions.iter().find(|a| a.evt_key.value() == evt_key) {
+            cx.error_spanned_by(
+                &retired.evt_key,
+                format!(
+                    "`{evt_key}` is emitted by action `{}`: a retired key is one no action emits any more (an older shape of a current key is read with `upcast(..)` on the action)",
+                    action.method
+                ),
+            );
+        }
+        if let Some(first) = seen.insert(evt_key.clone(), &retired.method) {
+            cx.error_spanned_by(
+                &retired.evt_key,
+                format!("`{evt_key}` is already read by `#[retired]` function `{first}`"),
+            );
+        }
+        for resource in &retired.resources {
+            if agg.args_parsed && agg.resource(&resource.value()).is_none() {
+                cx.error_spanned_by(
+                    resource,
+                    format!(
+                        "unknown resource `{}`: this aggregate declares {}",
+                        resource.value(),
+                        declared.join(", ")
+                    ),
+                );
+            }
+        }
+    }
 }

@@ -29,3 +29,10 @@ pub fn aggregate(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn action(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::stray_action(args.into(), item.into()).into()
 }
+
+/// Marks a function of an `#[aggregate]` impl as the reader of a retired event key: one no
+/// action emits any more, whose stored events must stay readable. On its own it is an error.
+#[proc_macro_attribute]
+pub fn retired(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::stray_retired(args.into(), item.into()).into()
+}

@@ -15,6 +15,8 @@ pub(crate) struct Aggregate {
     pub(crate) state_version: u32,
     pub(crate) resources: Vec<Resource>,
     pub(crate) actions: Vec<Action>,
+    /// The `#[retired]` functions: readers of event keys no action emits any more.
+    pub(crate) retired: Vec<Retired>,
     /// False when `#[aggregate(...)]` did not parse: resource checks stay quiet.
     pub(crate) args_parsed: bool,
 }
@@ -40,6 +42,23 @@ pub(crate) struct Action {
     pub(crate) params: Vec<Param>,
     pub(crate) event: EventType,
     pub(crate) doc: String,
+    /// The declared upcast steps, by the version each reads, and where `upcast` was written.
+    pub(crate) upcast: Option<(Span, Vec<Step>)>,
+    /// False when `#[action(...)]` did not parse: checks that need every argument stay quiet.
+    pub(crate) args_parsed: bool,
+}
+
+/// One declared upcast step: the version it reads, as a number and as written, and its function.
+pub(crate) type Step = (u32, syn::LitInt, Path);
+
+/// A `#[retired]` function: how stored events of a key no action emits any more are read.
+pub(crate) struct Retired {
+    pub(crate) method: Ident,
+    pub(crate) evt_key: LitStr,
+    /// The resources whose folds read it; empty means every resource of the aggregate.
+    pub(crate) resources: Vec<LitStr>,
+    /// Whether the function takes the stored schema version after the payload.
+    pub(crate) takes_version: bool,
 }
 
 /// What an action's return type says about its events.
@@ -81,6 +100,14 @@ pub(crate) fn is_action_attr(attr: &syn::Attribute) -> bool {
         .is_some_and(|segment| segment.ident == "action")
 }
 
+/// `#[retired]`, `#[fluvius::retired]` or any path ending in `retired`.
+pub(crate) fn is_retired_attr(attr: &syn::Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|segment| segment.ident == "retired")
+}
+
 impl Aggregate {
     pub(crate) fn from_impl(
         cx: &Ctxt,
@@ -97,10 +124,30 @@ impl Aggregate {
             .map(|(name, state)| Resource { name, state })
             .collect();
         let mut actions = Vec::new();
+        let mut retired = Vec::new();
         for impl_item in &item.items {
             let syn::ImplItem::Fn(method) = impl_item else {
                 continue;
             };
+            let retired_attrs: Vec<_> =
+                method.attrs.iter().filter(|a| is_retired_attr(a)).collect();
+            if let Some(first) = retired_attrs.first() {
+                for extra in &retired_attrs[1..] {
+                    cx.error_spanned_by(extra, "duplicate `#[retired]` attribute");
+                }
+                if let Some(action) = method.attrs.iter().find(|a| is_action_attr(a)) {
+                    cx.error_spanned_by(
+                        action,
+                        "a function is either an `#[action]` or `#[retired]`: a retired event key is one no action emits any more",
+                    );
+                    continue;
+                }
+                let args = attr::retired_args(cx, first);
+                if let Some(r) = Retired::from_method(cx, args, method, first) {
+                    retired.push(r);
+                }
+                continue;
+            }
             let attrs: Vec<_> = method.attrs.iter().filter(|a| is_action_attr(a)).collect();
             let Some(first) = attrs.first() else {
                 continue;
@@ -120,6 +167,7 @@ impl Aggregate {
             state_version,
             resources,
             actions,
+            retired,
             args_parsed,
         }
     }
@@ -173,6 +221,22 @@ impl Action {
             },
             None => 1,
         };
+        let upcast = args.upcast.map(|(span, steps)| {
+            let steps = steps
+                .into_iter()
+                .filter_map(|step| match step.from.base10_parse::<u32>() {
+                    Ok(v) if v >= 1 => Some((v, step.from, step.path)),
+                    _ => {
+                        cx.error_spanned_by(
+                            &step.from,
+                            "an upcast step is named by the schema version it reads, an integer of at least 1",
+                        );
+                        None
+                    }
+                })
+                .collect();
+            (span, steps)
+        });
         let payload = args.payload.clone().unwrap_or_else(|| {
             Ident::new(
                 &sig.ident.to_string().to_upper_camel_case(),
@@ -208,6 +272,61 @@ impl Action {
             params,
             event,
             doc: doc_of(&method.attrs),
+            upcast,
+            args_parsed: args.parsed,
+        })
+    }
+}
+
+impl Retired {
+    fn from_method(
+        cx: &Ctxt,
+        args: attr::RetiredArgs,
+        method: &ImplItemFn,
+        attr: &syn::Attribute,
+    ) -> Option<Retired> {
+        let sig = &method.sig;
+        let evt_key = match args.evt_key {
+            Some(evt_key) => evt_key,
+            None if !args.parsed => return None,
+            None => {
+                cx.error_spanned_by(
+                    attr,
+                    "`#[retired]` needs `evt_key = \"...\"`, the stored event key it reads",
+                );
+                return None;
+            }
+        };
+        if let Some(receiver) = sig.receiver() {
+            cx.error_spanned_by(
+                receiver,
+                "a `#[retired]` function reads a stored payload and takes no `self`: write `fn name(payload: serde_json::Value) -> ..`",
+            );
+            return None;
+        }
+        if let Some(asyncness) = &sig.asyncness {
+            cx.error_spanned_by(
+                asyncness,
+                "a `#[retired]` function runs inside every fold: it cannot be `async`",
+            );
+            return None;
+        }
+        let takes_version = match sig.inputs.len() {
+            1 => false,
+            2 => true,
+            _ => {
+                cx.error_spanned_by(
+                    &sig.ident,
+                    "a `#[retired]` function takes the stored payload (`serde_json::Value`), and optionally its schema version (`u32`) after it",
+                );
+                return None;
+            }
+        };
+        Some(Retired {
+            method: sig.ident.clone(),
+            evt_key,
+            resources: args.resources.map(|(_, list)| list).unwrap_or_default(),
+            takes_version,
         })
     }
 }

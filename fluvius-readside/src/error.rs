@@ -45,6 +45,10 @@ pub enum ReadsideError {
         /// Why.
         message: String,
     },
+    /// A stored event cannot be read in its current shape (a failing upcast step, a key the
+    /// domain neither emits nor retires); the subscription retries, it never skips the event.
+    #[error("a stored event cannot be read in its current shape: {0}")]
+    Upcast(fluvius_core::Error),
     /// A handler refused an event.
     #[error("{0}")]
     Handler(String),

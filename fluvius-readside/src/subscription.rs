@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fluvius_core::{Backend, CommitSignal, CommitWatch, LogCursor, LogFilter, LogQuery};
+use fluvius_core::{Backend, CommitSignal, CommitWatch, Domain, LogCursor, LogFilter, LogQuery};
 use tokio::sync::watch;
 
 use crate::consumer::{Batch, Consumer};
@@ -56,6 +56,7 @@ pub struct Subscription {
     batch: usize,
     poll: Duration,
     signals: Vec<Arc<CommitSignal>>,
+    upcast: Option<Domain>,
 }
 
 /// What a running subscription has done.
@@ -82,7 +83,17 @@ impl Subscription {
             batch: DEFAULT_BATCH,
             poll: DEFAULT_POLL,
             signals: Vec::new(),
+            upcast: None,
         }
+    }
+
+    /// Hands every event of `domain`'s namespace over in its current shape, through the
+    /// domain's upcasters ([`Domain::upcast_page`]): older schema versions lifted, retired keys
+    /// read as the events they stand for. A consumer's event-key filter then applies to the
+    /// current keys (a retired key read as one the consumer takes reaches it).
+    pub fn upcast_with(mut self, domain: &Domain) -> Subscription {
+        self.upcast = Some(domain.clone());
+        self
     }
 
     /// Only events of this namespace.
@@ -248,10 +259,33 @@ impl Subscription {
 
     /// One page after `after`, as a batch when there is anything to take or to move past.
     async fn read(&self, filter: &LogFilter, after: LogCursor) -> Result<ReadPage, ReadsideError> {
-        let query = LogQuery::after(after)
+        let mut query = LogQuery::after(after)
             .limit(self.batch)
             .filter(filter.clone());
-        let page = self.backend.read_log(&query).await?;
+        if let Some(domain) = &self.upcast
+            && !filter.evt_keys.is_empty()
+        {
+            // A stored event of a retired key may be read as one of the keys asked for.
+            let retired = domain
+                .resources()
+                .into_iter()
+                .flat_map(|r| r.retired.iter());
+            query
+                .filter
+                .evt_keys
+                .extend(retired.map(|r| r.evt_key.to_owned()));
+        }
+        let mut page = self.backend.read_log(&query).await?;
+        if let Some(domain) = &self.upcast {
+            page = domain.upcast_page(page).map_err(ReadsideError::Upcast)?;
+            if !filter.evt_keys.is_empty() {
+                let keep: Vec<bool> = page.events.iter().map(|e| filter.matches(e)).collect();
+                let mut flags = keep.iter();
+                page.events.retain(|_| *flags.next().unwrap_or(&false));
+                let mut flags = keep.iter();
+                page.cursors.retain(|_| *flags.next().unwrap_or(&false));
+            }
+        }
         let caught_up = page.caught_up;
         if page.events.is_empty() && page.next <= after {
             return Ok((None, caught_up));

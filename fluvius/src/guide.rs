@@ -15,6 +15,9 @@ pub mod queries {}
 #[doc = include_str!("../../docs/limits.md")]
 pub mod limits {}
 
+#[doc = include_str!("../../docs/events.md")]
+pub mod events {}
+
 #[doc = include_str!("../../docs/time-travel.md")]
 pub mod time_travel {}
 

@@ -92,7 +92,8 @@ pub use fluvius_core::{
     ResourceDescriptor, Response, State, StateManager, SystemClock, backend, filter, limits, log,
     testkit,
 };
-pub use fluvius_macros::{action, aggregate};
+pub use fluvius_core::{Upcasted, upcast};
+pub use fluvius_macros::{action, aggregate, retired};
 #[cfg(feature = "memory")]
 pub use fluvius_memory::MemBackend;
 #[cfg(feature = "postgres")]
@@ -138,6 +139,7 @@ pub mod guide;
 pub mod prelude {
     pub use crate::DomainBuilderExt as _;
     pub use crate::{
-        AggRoot, Apply, At, Context, Domain, DomainError, Query, Response, action, aggregate,
+        AggRoot, Apply, At, Context, Domain, DomainError, Query, Response, Upcasted, action,
+        aggregate, retired,
     };
 }

@@ -5,6 +5,7 @@
 //! The binary (`cargo run -p example-bank`) runs a scripted scenario on it; the benchmark binary
 //! (`fluvius-bench`) drives it under load.
 
+pub mod history;
 pub mod readside;
 
 use fluvius::prelude::*;
@@ -151,7 +152,13 @@ fn fits(balance: i64, amount: i64) -> Result<i64, DomainError> {
 #[aggregate(resources(account = Account, customer = Customer))]
 impl Banking {
     /// Registers a customer.
-    #[action(evt_key = "customer-registered", resources = ["customer"], new)]
+    #[action(
+        evt_key = "customer-registered",
+        resources = ["customer"],
+        new,
+        schema_version = 2,
+        upcast(1 = history::customer_registered_v1)
+    )]
     async fn register_customer(
         &self,
         name: String,
@@ -244,6 +251,12 @@ impl Banking {
             .with_code("not-empty"));
         }
         Ok(AccountClosed { reason })
+    }
+
+    /// Interest booked before it became a deposit (see [`history`]).
+    #[retired(evt_key = "interest-credited", resources = ["account"])]
+    fn interest_credited(payload: serde_json::Value) -> Result<fluvius::Upcasted, String> {
+        history::interest_credited(&payload)
     }
 }
 

@@ -26,6 +26,7 @@ pub mod replay;
 pub mod root_errors;
 pub mod tenancy;
 pub mod time_travel;
+pub mod upcasting;
 pub mod upgrade;
 
 /// Calls `$crate::$callback!` with the arguments given and then the list of every case, grouped
@@ -38,6 +39,11 @@ macro_rules! __with_cases {
             ($($args)*)
             envelope {
                 envelope_fields,
+            }
+            upcasting {
+                old_events_read_through_upcasters,
+                readers_of_events_see_current_shapes,
+                unreadable_events_are_named,
             }
             log {
                 log_in_commit_order,

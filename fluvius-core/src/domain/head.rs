@@ -154,7 +154,8 @@ pub(crate) fn empty_head(resource: &ResourceDescriptor) -> CachedStream {
     }
 }
 
-/// Applies events to a head, decoding each through the resource's one event decoder.
+/// Applies events to a head, reading each through the resource's one decode path (upcasting
+/// older shapes and retired keys).
 pub(crate) fn fold_onto(
     resource: &ResourceDescriptor,
     head: CachedStream,
@@ -166,7 +167,7 @@ pub(crate) fn fold_onto(
     let mut state = head.state.clone_state();
     let mut deleted = head.deleted;
     for event in events {
-        deleted |= (resource.apply_event)(
+        deleted |= resource.apply(
             state.as_mut(),
             &event.evt_key,
             event.schema_version,

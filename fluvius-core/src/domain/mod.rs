@@ -4,6 +4,7 @@ mod batch;
 mod builder;
 mod cache;
 mod digest;
+mod events;
 mod head;
 mod idempotency;
 mod import;

@@ -9,7 +9,7 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ctxt::Ctxt;
-use crate::model::{Action, Aggregate, Resource, is_action_attr};
+use crate::model::{Action, Aggregate, Resource, is_action_attr, is_retired_attr};
 use crate::{attr, check};
 
 pub(crate) fn aggregate(args: TokenStream, input: TokenStream) -> TokenStream {
@@ -53,10 +53,21 @@ pub(crate) fn stray_action(_args: TokenStream, input: TokenStream) -> TokenStrea
     quote!(#err #input)
 }
 
+pub(crate) fn stray_retired(_args: TokenStream, input: TokenStream) -> TokenStream {
+    let err = syn::Error::new(
+        Span::call_site(),
+        "`#[retired]` must be used on a function inside an `#[aggregate]` impl",
+    )
+    .into_compile_error();
+    quote!(#err #input)
+}
+
 fn strip_action_attrs(item: &mut syn::ItemImpl) {
     for impl_item in &mut item.items {
         if let syn::ImplItem::Fn(method) = impl_item {
-            method.attrs.retain(|a| !is_action_attr(a));
+            method
+                .attrs
+                .retain(|a| !is_action_attr(a) && !is_retired_attr(a));
         }
     }
 }

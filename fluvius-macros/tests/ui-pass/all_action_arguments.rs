@@ -44,6 +44,11 @@ pub struct Bank;
 
 #[aggregate(crate = ::fluvius, resources(account = Account))]
 impl Bank {
+    /// `deposit-made` v1 reads as v2 unchanged.
+    fn deposited_v1(payload: serde_json::Value) -> serde_json::Value {
+        payload
+    }
+
     /// Opens an account.
     #[action(evt_key = "account-opened", resources = ["account"], new, key = "open-account", payload = OpenAccount)]
     async fn open(&self, owner: String) -> Result<Opened, DomainError> {
@@ -51,7 +56,7 @@ impl Bank {
     }
 
     /// Deposits money, at the second version of the event's schema.
-    #[action(evt_key = "deposit-made", resources = ["account"], schema_version = 2)]
+    #[action(evt_key = "deposit-made", resources = ["account"], schema_version = 2, upcast(1 = Self::deposited_v1))]
     async fn deposit(&self, account: &Account, amount: i64) -> Result<Deposited, DomainError> {
         if account.owner.is_empty() {
             return Err(DomainError::new("the account has no owner"));

@@ -1,0 +1,42 @@
+use fluvius::prelude::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Account {
+    pub balance: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Deposited {
+    pub amount: i64,
+}
+
+impl Apply<Deposited> for Account {
+    fn apply(&mut self, event: &Deposited) {
+        self.balance += event.amount;
+    }
+}
+
+fn v1_to_v2(payload: Value) -> Value {
+    payload
+}
+
+fn v2_to_v3(payload: Value) -> Result<Value, String> {
+    Ok(payload)
+}
+
+pub struct Bank;
+
+#[aggregate(resources(account = Account))]
+impl Bank {
+    #[action(evt_key = "deposit-made", resources = ["account"], schema_version = 2)]
+    async fn deposit(&self, amount: i64) -> Result<Deposited, DomainError> {
+        Ok(Deposited { amount })
+    }
+}
+
+fn main() {
+    let _ = Domain::builder("bank").aggregate(Bank).build();
+}
