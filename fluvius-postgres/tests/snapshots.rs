@@ -240,3 +240,61 @@ async fn time_travel_into_a_deleted_long_stream_says_when_it_was_deleted() {
     assert_eq!((before.version, before.deleted), (10_099, false));
     assert_eq!(before.state.balance, 0);
 }
+
+/// Snapshots written by a release whose events had another shape heal through the upcasters:
+/// the next release ignores them (another digest), folds the events through its upcast steps,
+/// and replaces them with its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_of_an_older_release_heal_through_the_upcasters() {
+    use fluvius_conformance::ledger::{self, Ledger};
+
+    let db = TestDb::create().await;
+    let backend: Arc<dyn fluvius_core::Backend> = Arc::new(db.backend().await.snapshot_every(10));
+    let v2 = ledger::domain_v2(backend.clone());
+    for chunk in 0..3 {
+        let events = (1..=10)
+            .map(|k| match chunk * 10 + k {
+                1 => ImportEvent::new("ledger", "l", "opened", json!({"owner": "o"})),
+                _ => ImportEvent::new("ledger", "l", "credited", json!({"amount": 1})),
+            })
+            .collect();
+        v2.import(events)
+            .await
+            .expect("release 2 imports its events");
+    }
+    let pool = db.pool(1).await;
+    assert_eq!(
+        support::count(&pool, "snapshots").await,
+        3,
+        "one per 10 versions"
+    );
+
+    let v4 = ledger::domain_v4(backend.clone());
+    let then = v4
+        .statemgr()
+        .fetch_at::<Ledger>("ledger", "l", At::Version(25))
+        .await
+        .expect("fetch_at through the stale snapshot");
+    assert_eq!(
+        then.state.total, 2_400,
+        "24 credits of one unit, read in cents"
+    );
+    let key = fluvius_core::StreamKey {
+        tenant: String::new(),
+        namespace: ledger::NAMESPACE.to_owned(),
+        resource: "ledger".to_owned(),
+        id: "l".to_owned(),
+    };
+    let range = fluvius_core::StreamRange::all().up_to(25);
+    let snapshot = backend
+        .load_snapshot(&key, range)
+        .await
+        .expect("load the snapshot")
+        .expect("a snapshot at or before 25");
+    assert_eq!(
+        (snapshot.version, snapshot.digest.as_str()),
+        (20, v4.state_digest("ledger").expect("digest")),
+        "the stale snapshot was replaced by the refold"
+    );
+    assert_eq!(snapshot.state["total"], 1_900, "19 credits, in cents");
+}
