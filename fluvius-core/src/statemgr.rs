@@ -327,25 +327,28 @@ impl StateManager {
             return Err(Error::not_found(resource, id));
         }
         let from_snapshot = start.version;
+        let first_folded = events
+            .first()
+            .map(|e| (e.recorded_at, e.metadata.user.clone()));
+        let folded_none = events.is_empty();
         let mut head = match stale {
             Some((version, recorded_at)) => {
                 inner
                     .fold_past_stale_snapshot(&key, entry, version, recorded_at, &events)
                     .await?
             }
-            None => crate::domain::fold_onto(&entry.descriptor, start, &events)?,
+            None => crate::domain::fold_owned(&entry.descriptor, start, events)?,
         };
         let (created_at, created_by) = if from_snapshot == 0 {
-            let first = events.first();
-            (
-                first.map(|e| e.recorded_at),
-                first.and_then(|e| e.metadata.user.clone()),
-            )
+            match first_folded {
+                Some((at, by)) => (Some(at), by),
+                None => (None, None),
+            }
         } else {
             // The fold began after the first event: read it, and the snapshot's own event when
             // nothing came after it, for the bookkeeping a snapshot does not keep.
             let first = self.first_event(&key).await?;
-            if events.is_empty() {
+            if folded_none {
                 let mut at_snapshot = StreamRange::all().up_to(from_snapshot);
                 at_snapshot.after_version = from_snapshot - 1;
                 if let Some(last) = reader.read_stream(&key, at_snapshot).await?.pop() {

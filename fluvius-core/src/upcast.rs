@@ -241,6 +241,15 @@ impl ResourceDescriptor {
         schema_version: u32,
         payload: &Value,
     ) -> Result<bool, Error> {
+        // The common cases without building `Upcasted` values: a current event, and an older
+        // version of a current key.
+        if let Some(versions) = self.events.iter().find(|e| e.evt_key == evt_key) {
+            if schema_version == versions.current {
+                return (self.apply_current)(state, evt_key, payload);
+            }
+            let lifted = versions.lift(schema_version, payload.clone())?;
+            return (self.apply_current)(state, evt_key, &lifted);
+        }
         match self.upcast(evt_key, schema_version, payload)? {
             None => (self.apply_current)(state, evt_key, payload),
             Some(events) => {
@@ -250,6 +259,24 @@ impl ResourceDescriptor {
                 }
                 Ok(deleted)
             }
+        }
+    }
+
+    /// [`apply`](Self::apply) of an event the caller owns: an older version is lifted without
+    /// copying its data first.
+    pub fn apply_owned(
+        &self,
+        state: &mut dyn AnyState,
+        evt_key: &str,
+        schema_version: u32,
+        payload: Value,
+    ) -> Result<bool, Error> {
+        match self.events.iter().find(|e| e.evt_key == evt_key) {
+            Some(versions) if schema_version != versions.current => {
+                let lifted = versions.lift(schema_version, payload)?;
+                (self.apply_current)(state, evt_key, &lifted)
+            }
+            _ => self.apply(state, evt_key, schema_version, &payload),
         }
     }
 

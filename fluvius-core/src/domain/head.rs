@@ -103,7 +103,7 @@ impl DomainInner {
             .await?;
         match tail.first() {
             Some(first) if first.version == current.version + 1 => {
-                fold_onto(&entry.descriptor, current, &tail)
+                fold_owned(&entry.descriptor, current, tail)
             }
             _ => self.load(key, entry).await,
         }
@@ -181,5 +181,38 @@ pub(crate) fn fold_onto(
         created_at: head.created_at.or(events.first().map(|e| e.recorded_at)),
         updated_at: Some(last.recorded_at),
         updated_by: last.metadata.user.clone(),
+    })
+}
+
+/// [`fold_onto`] of events the caller is done with: their data moves into the fold, so an event
+/// of an older schema version is upcast without a copy.
+pub(crate) fn fold_owned(
+    resource: &ResourceDescriptor,
+    head: CachedStream,
+    events: Vec<EventEnvelope>,
+) -> Result<CachedStream, Error> {
+    let (Some(first), Some(last)) = (events.first(), events.last()) else {
+        return Ok(head);
+    };
+    let created_at = head.created_at.or(Some(first.recorded_at));
+    let (version, updated_at, updated_by) =
+        (last.version, last.recorded_at, last.metadata.user.clone());
+    let mut state = head.state.clone_state();
+    let mut deleted = head.deleted;
+    for event in events {
+        deleted |= resource.apply_owned(
+            state.as_mut(),
+            &event.evt_key,
+            event.schema_version,
+            event.payload,
+        )?;
+    }
+    Ok(CachedStream {
+        version,
+        state: Arc::from(state),
+        deleted,
+        created_at,
+        updated_at: Some(updated_at),
+        updated_by,
     })
 }

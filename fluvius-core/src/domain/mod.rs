@@ -29,7 +29,7 @@ use crate::statemgr::StateManager;
 
 pub use builder::DomainBuilder;
 use cache::StreamCache;
-pub(crate) use head::{empty_head, fold_onto};
+pub(crate) use head::{empty_head, fold_onto, fold_owned};
 pub use idempotency::idempotency_key;
 pub use import::{ImportEvent, ImportReport};
 pub use refresh::{MAX_REFRESH_BATCH, RefreshOptions, RefreshReport};

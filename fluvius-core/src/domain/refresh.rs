@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::event::EventEnvelope;
 
 use super::cache::CachedStream;
-use super::{Domain, DomainInner, ResourceEntry, empty_head, fold_onto};
+use super::{Domain, DomainInner, ResourceEntry, empty_head, fold_onto, fold_owned};
 
 /// The largest batch [`Domain::refresh_states`] reads at once.
 pub const MAX_REFRESH_BATCH: usize = 10_000;
@@ -147,7 +147,7 @@ impl DomainInner {
         entry: &ResourceEntry,
     ) -> Result<CachedStream, Error> {
         let events = reader.read_stream(key, StreamRange::all()).await?;
-        fold_onto(&entry.descriptor, empty_head(&entry.descriptor), &events)
+        fold_owned(&entry.descriptor, empty_head(&entry.descriptor), events)
     }
 
     /// The head of a stream whose stored state cannot be trusted: a fold of its events, written
