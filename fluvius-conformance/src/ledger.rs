@@ -273,6 +273,16 @@ pub mod v4 {
     }
 }
 
+/// The stream key of the ledger `id` (single-tenant).
+pub fn key(id: &str) -> fluvius_core::StreamKey {
+    fluvius_core::StreamKey {
+        tenant: String::new(),
+        namespace: NAMESPACE.to_owned(),
+        resource: "ledger".to_owned(),
+        id: id.to_owned(),
+    }
+}
+
 /// The ledger domain of release 1 on `backend`.
 pub fn domain_v1(backend: Arc<dyn Backend>) -> Domain {
     finish(Domain::builder(NAMESPACE).aggregate(v1::Books), backend)

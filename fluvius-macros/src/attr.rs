@@ -190,12 +190,7 @@ pub(crate) fn action_args(cx: &Ctxt, attr: &syn::Attribute) -> ActionArgs {
             if args.resources.is_some() {
                 return Err(duplicate(kw::RESOURCES));
             }
-            let value = meta.value()?;
-            let span = value.span();
-            let content;
-            syn::bracketed!(content in value);
-            let list = content.parse_terminated(|input| input.parse::<LitStr>(), syn::Token![,])?;
-            args.resources = Some((span, list.into_iter().collect()));
+            args.resources = Some(resource_list(&meta)?);
         } else if meta.path.is_ident(kw::KEY) {
             if args.key.is_some() {
                 return Err(duplicate(kw::KEY));
@@ -238,6 +233,16 @@ pub(crate) fn action_args(cx: &Ctxt, attr: &syn::Attribute) -> ActionArgs {
         args.parsed = false;
     }
     args
+}
+
+/// `= ["account", ..]` after `resources`, with the span of the list.
+fn resource_list(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<(Span, Vec<LitStr>)> {
+    let value = meta.value()?;
+    let span = value.span();
+    let content;
+    syn::bracketed!(content in value);
+    let list = content.parse_terminated(|input| input.parse::<LitStr>(), syn::Token![,])?;
+    Ok((span, list.into_iter().collect()))
 }
 
 /// `(1 = path, 2 = path)` after `upcast`.
@@ -300,12 +305,7 @@ pub(crate) fn retired_args(cx: &Ctxt, attr: &syn::Attribute) -> RetiredArgs {
             if args.resources.is_some() {
                 return Err(duplicate(kw::RESOURCES));
             }
-            let value = meta.value()?;
-            let span = value.span();
-            let content;
-            syn::bracketed!(content in value);
-            let list = content.parse_terminated(|input| input.parse::<LitStr>(), syn::Token![,])?;
-            args.resources = Some((span, list.into_iter().collect()));
+            args.resources = Some(resource_list(&meta)?);
         } else {
             return Err(
                 meta.error("unknown `#[retired]` argument: expected `evt_key` or `resources`")

@@ -83,18 +83,7 @@ pub(crate) fn aggregate(cx: &Ctxt, agg: &Aggregate) {
                 format!("action `{method}` names no resource: write `resources = [\"...\"]`"),
             ));
         }
-        for resource in &action.resources {
-            if agg.args_parsed && agg.resource(&resource.value()).is_none() {
-                cx.error_spanned_by(
-                    resource,
-                    format!(
-                        "unknown resource `{}`: this aggregate declares {}",
-                        resource.value(),
-                        declared.join(", ")
-                    ),
-                );
-            }
-        }
+        known_resources(cx, agg, &action.resources, &declared);
         let evt_key = action.evt_key.value();
         if evt_key.is_empty() || evt_key.chars().any(char::is_whitespace) {
             cx.error_spanned_by(
@@ -356,17 +345,22 @@ fn retired(cx: &Ctxt, agg: &Aggregate, declared: &[String]) {
                 format!("`{evt_key}` is already read by `#[retired]` function `{first}`"),
             );
         }
-        for resource in &retired.resources {
-            if agg.args_parsed && agg.resource(&resource.value()).is_none() {
-                cx.error_spanned_by(
-                    resource,
-                    format!(
-                        "unknown resource `{}`: this aggregate declares {}",
-                        resource.value(),
-                        declared.join(", ")
-                    ),
-                );
-            }
+        known_resources(cx, agg, &retired.resources, declared);
+    }
+}
+
+/// Each named resource is one the aggregate declares.
+fn known_resources(cx: &Ctxt, agg: &Aggregate, named: &[syn::LitStr], declared: &[String]) {
+    for resource in named {
+        if agg.args_parsed && agg.resource(&resource.value()).is_none() {
+            cx.error_spanned_by(
+                resource,
+                format!(
+                    "unknown resource `{}`: this aggregate declares {}",
+                    resource.value(),
+                    declared.join(", ")
+                ),
+            );
         }
     }
 }

@@ -185,28 +185,20 @@ impl Action {
         attr: &syn::Attribute,
     ) -> Option<Action> {
         let sig = &method.sig;
-        let evt_key = match args.evt_key {
-            Some(evt_key) => evt_key,
-            None if !args.parsed => return None,
-            None => {
-                cx.error_spanned_by(
-                    attr,
-                    "`#[action]` needs `evt_key = \"...\"`, the wire name of the event it emits",
-                );
-                return None;
-            }
-        };
-        let (resources_span, resources) = match args.resources {
-            Some(resources) => resources,
-            None if !args.parsed => return None,
-            None => {
-                cx.error_spanned_by(
-                    attr,
-                    "`#[action]` needs `resources = [\"...\"]`, the resource kinds it applies to",
-                );
-                return None;
-            }
-        };
+        let evt_key = required(
+            cx,
+            args.evt_key,
+            args.parsed,
+            attr,
+            "`#[action]` needs `evt_key = \"...\"`, the wire name of the event it emits",
+        )?;
+        let (resources_span, resources) = required(
+            cx,
+            args.resources,
+            args.parsed,
+            attr,
+            "`#[action]` needs `resources = [\"...\"]`, the resource kinds it applies to",
+        )?;
         let (key, key_span) = match &args.key {
             Some(key) => (key.value(), key.span()),
             None => (sig.ident.to_string().to_kebab_case(), sig.ident.span()),
@@ -278,6 +270,21 @@ impl Action {
     }
 }
 
+/// A required argument: its value, or an error at the attribute (none when the arguments did
+/// not parse, which was reported already).
+fn required<T>(
+    cx: &Ctxt,
+    value: Option<T>,
+    parsed: bool,
+    attr: &syn::Attribute,
+    message: &str,
+) -> Option<T> {
+    if value.is_none() && parsed {
+        cx.error_spanned_by(attr, message);
+    }
+    value
+}
+
 impl Retired {
     fn from_method(
         cx: &Ctxt,
@@ -286,17 +293,13 @@ impl Retired {
         attr: &syn::Attribute,
     ) -> Option<Retired> {
         let sig = &method.sig;
-        let evt_key = match args.evt_key {
-            Some(evt_key) => evt_key,
-            None if !args.parsed => return None,
-            None => {
-                cx.error_spanned_by(
-                    attr,
-                    "`#[retired]` needs `evt_key = \"...\"`, the stored event key it reads",
-                );
-                return None;
-            }
-        };
+        let evt_key = required(
+            cx,
+            args.evt_key,
+            args.parsed,
+            attr,
+            "`#[retired]` needs `evt_key = \"...\"`, the stored event key it reads",
+        )?;
         if let Some(receiver) = sig.receiver() {
             cx.error_spanned_by(
                 receiver,

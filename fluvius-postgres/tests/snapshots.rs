@@ -279,12 +279,7 @@ async fn snapshots_of_an_older_release_heal_through_the_upcasters() {
         then.state.total, 2_400,
         "24 credits of one unit, read in cents"
     );
-    let key = fluvius_core::StreamKey {
-        tenant: String::new(),
-        namespace: ledger::NAMESPACE.to_owned(),
-        resource: "ledger".to_owned(),
-        id: "l".to_owned(),
-    };
+    let key = ledger::key("l");
     let range = fluvius_core::StreamRange::all().up_to(25);
     let snapshot = backend
         .load_snapshot(&key, range)

@@ -6,6 +6,8 @@
 //! Adding a schema version or retiring a key needs a new fixture: the first test fails until
 //! every declared version has one.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -245,28 +247,8 @@ async fn fixtures_read_back_in_memory() {
 
 #[tokio::test]
 async fn fixtures_read_back_on_postgres() {
-    use sqlx::{Connection, PgConnection};
-
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let name = format!("example_bank_golden_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&server)
-        .await
-        .expect("PostgreSQL is reachable");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create the scratch database");
-    let url = match server.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{name}"),
-        None => panic!("DATABASE_URL has no database part: {server}"),
-    };
-    let backend = PgBackend::connect(&url).await.expect("connect");
+    let db = support::ScratchDb::create("example_bank_golden").await;
+    let backend = PgBackend::connect(&db.url).await.expect("connect");
     fixtures_read_back_on(Arc::new(backend)).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {name} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .expect("drop the scratch database");
+    db.drop_now().await;
 }

@@ -1,6 +1,8 @@
 //! The scripted scenario of `cargo run -p example-bank` runs to the end and shows what it
 //! promises: events, a rejected command with its error, a query, the audit trail, time travel.
 
+mod support;
+
 use std::process::Command;
 
 #[test]
@@ -40,32 +42,12 @@ fn the_bank_scenario_runs_and_reports_each_step() {
 /// The same scenario on PostgreSQL, in a throw-away database of the server `DATABASE_URL` names.
 #[tokio::test]
 async fn the_bank_scenario_runs_on_postgres() {
-    use sqlx::{Connection, PgConnection};
-
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let name = format!("example_bank_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&server)
-        .await
-        .expect("PostgreSQL is reachable");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create the scratch database");
-    let url = match server.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{name}"),
-        None => panic!("DATABASE_URL has no database part: {server}"),
-    };
+    let db = support::ScratchDb::create("example_bank").await;
     let output = Command::new(env!("CARGO_BIN_EXE_example-bank"))
-        .args(["--postgres", &url])
+        .args(["--postgres", &db.url])
         .output()
         .expect("the example binary starts");
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {name} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .expect("drop the scratch database");
+    db.drop_now().await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

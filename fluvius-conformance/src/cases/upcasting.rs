@@ -4,20 +4,11 @@
 
 use std::sync::Arc;
 
-use fluvius_core::{At, Backend, Error, ImportEvent, LogQuery, StreamKey};
+use fluvius_core::{At, Backend, Error, ImportEvent, LogQuery};
 use serde_json::{Value, json};
 
 use crate::ledger::{self, Ledger};
 use crate::support::{self, global_log, run};
-
-fn key(id: &str) -> StreamKey {
-    StreamKey {
-        tenant: String::new(),
-        namespace: ledger::NAMESPACE.to_owned(),
-        resource: "ledger".to_owned(),
-        id: id.to_owned(),
-    }
-}
 
 /// Release 2 writes `opened` v1, `credited` v1 (units) and `debited` (units) on `id`.
 async fn history_of_release_2(backend: &Arc<dyn Backend>, id: &str) {
@@ -54,7 +45,7 @@ pub async fn old_events_read_through_upcasters(backend: Arc<dyn Backend>) {
     assert_eq!(now.owner, "olga", "`owner` read as `holder`");
     assert_eq!(now.total, 600, "units read as cents, `debited` as a charge");
     let row = backend
-        .load_state(&key("l-1"))
+        .load_state(&ledger::key("l-1"))
         .await
         .expect("load")
         .expect("a row");

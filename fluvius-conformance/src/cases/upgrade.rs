@@ -5,21 +5,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use fluvius_core::{Backend, Error, Query, RefreshOptions, RefreshReport, StaleQuery, StreamKey};
+use fluvius_core::{Backend, Error, Query, RefreshOptions, RefreshReport, StaleQuery};
 use serde_json::{Value, json};
 
 use crate::ledger::{self, Ledger};
 use crate::probe::ProbedBackend;
 use crate::support::{self, run};
-
-fn key(id: &str) -> StreamKey {
-    StreamKey {
-        tenant: String::new(),
-        namespace: ledger::NAMESPACE.to_owned(),
-        resource: "ledger".to_owned(),
-        id: id.to_owned(),
-    }
-}
 
 /// Opens a ledger with v1 and credits each amount.
 async fn open(domain: &fluvius_core::Domain, id: &str, credits: &[i64]) {
@@ -32,7 +23,7 @@ async fn open(domain: &fluvius_core::Domain, id: &str, credits: &[i64]) {
 /// The stored state row of a ledger: version, digest and `total` as stored.
 async fn stored(backend: &dyn Backend, id: &str) -> (u64, String, Value) {
     let row = backend
-        .load_state(&key(id))
+        .load_state(&ledger::key(id))
         .await
         .expect("load a state row")
         .unwrap_or_else(|| panic!("ledger {id} has a state row"));
