@@ -9,6 +9,7 @@ use fluvius_core::{BoxFuture, LogCursor};
 use parking_lot::Mutex;
 
 use crate::error::ReadsideError;
+use crate::lease::{Fence, MemLeases};
 
 /// A durable map from subscription name to cursor.
 pub trait CheckpointStore: Send + Sync + Debug + 'static {
@@ -18,12 +19,14 @@ pub trait CheckpointStore: Send + Sync + Debug + 'static {
 
     /// Moves `name` from `from` to `to`. Fails with [`ReadsideError::CheckpointMoved`], storing
     /// nothing, when the stored cursor is not `from` (no stored cursor counts as
-    /// [`LogCursor::START`]).
+    /// [`LogCursor::START`]); with a `fence`, fails with [`ReadsideError::LeaseLost`], storing
+    /// nothing, when the fence no longer holds its lease (checked in the same step as the move).
     fn save<'a>(
         &'a self,
         name: &'a str,
         from: LogCursor,
         to: LogCursor,
+        fence: Option<&'a Fence>,
     ) -> BoxFuture<'a, Result<(), ReadsideError>>;
 }
 
@@ -31,12 +34,21 @@ pub trait CheckpointStore: Send + Sync + Debug + 'static {
 #[derive(Debug, Clone, Default)]
 pub struct MemCheckpoints {
     cursors: Arc<Mutex<HashMap<String, LogCursor>>>,
+    leases: Option<MemLeases>,
 }
 
 impl MemCheckpoints {
     /// No checkpoints.
     pub fn new() -> MemCheckpoints {
         MemCheckpoints::default()
+    }
+
+    /// Checkpoints whose fenced saves check `leases` (the workers' lease store).
+    pub fn fenced_by(leases: MemLeases) -> MemCheckpoints {
+        MemCheckpoints {
+            cursors: Arc::default(),
+            leases: Some(leases),
+        }
     }
 
     /// Moves `name` from `from` to `to` if it is at `from`; the check and the move are one step.
@@ -72,9 +84,17 @@ impl CheckpointStore for MemCheckpoints {
         name: &'a str,
         from: LogCursor,
         to: LogCursor,
+        fence: Option<&'a Fence>,
     ) -> BoxFuture<'a, Result<(), ReadsideError>> {
         Box::pin(async move {
-            MemCheckpoints::compare_and_set(&mut self.cursors.lock(), name, from, to)
+            let save = || MemCheckpoints::compare_and_set(&mut self.cursors.lock(), name, from, to);
+            match (fence, &self.leases) {
+                (None, _) => save(),
+                (Some(fence), Some(leases)) => leases.while_held(fence, save),
+                (Some(fence), None) => Err(ReadsideError::Invalid(format!(
+                    "a subscription under the lease {fence} saves into checkpoints that cannot check it: make them with `MemCheckpoints::fenced_by(leases)`"
+                ))),
+            }
         })
     }
 }

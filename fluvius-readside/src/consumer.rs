@@ -4,6 +4,7 @@
 use fluvius_core::{BoxFuture, EventEnvelope, LogCursor, LogFilter};
 
 use crate::error::ReadsideError;
+use crate::lease::Fence;
 
 /// One page of the log handed to a consumer: the events after `after` up to `next`.
 #[derive(Debug, Clone)]
@@ -16,6 +17,9 @@ pub struct Batch {
     pub entries: Vec<(LogCursor, EventEnvelope)>,
     /// Where the consumer stands once it has taken the batch: its new checkpoint.
     pub next: LogCursor,
+    /// The lease the subscription runs under, if a worker owns it: every checkpoint write of
+    /// the batch must check it in the same transaction (see [`Fence`]).
+    pub fence: Option<Fence>,
 }
 
 impl Batch {
@@ -29,7 +33,14 @@ impl Batch {
             after,
             entries,
             next,
+            fence: None,
         }
+    }
+
+    /// The batch under a lease.
+    pub fn fenced(mut self, fence: Option<Fence>) -> Batch {
+        self.fence = fence;
+        self
     }
 }
 
@@ -59,5 +70,29 @@ pub trait Consumer: Send + Sync + 'static {
     /// retrying parked events.
     fn idle(&self) -> BoxFuture<'_, Result<(), ReadsideError>> {
         Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// A shared consumer is a consumer: several subscriptions over time (a worker restarting one
+/// after it takes the lease again) can feed the same one.
+impl<C: Consumer> Consumer for std::sync::Arc<C> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn filter(&self) -> LogFilter {
+        (**self).filter()
+    }
+
+    fn checkpoint(&self) -> BoxFuture<'_, Result<LogCursor, ReadsideError>> {
+        (**self).checkpoint()
+    }
+
+    fn consume<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), ReadsideError>> {
+        (**self).consume(batch)
+    }
+
+    fn idle(&self) -> BoxFuture<'_, Result<(), ReadsideError>> {
+        (**self).idle()
     }
 }

@@ -66,6 +66,20 @@ pub enum ReadsideError {
         /// Where it is.
         actual: LogCursor,
     },
+    /// The worker's lease on this subscription passed to another worker (it expired while this
+    /// one was paused or cut off); the batch was rolled back and the subscription stops here.
+    #[error(
+        "the lease `{lease}` of owner `{owner}` at epoch {epoch} is no longer held: another worker \
+         owns the subscription now; nothing of this batch was written"
+    )]
+    LeaseLost {
+        /// The lease.
+        lease: String,
+        /// The owner that lost it.
+        owner: String,
+        /// The epoch it had held it at.
+        epoch: u64,
+    },
     /// A stored checkpoint or parked event could not be read back.
     #[error("the stored {what} of `{name}` cannot be read: {message}")]
     Corrupt {

@@ -221,7 +221,7 @@ impl<H: EventHandler> Handled<H> {
             }
         }
         self.checkpoints
-            .save(&self.name, batch.after, batch.next)
+            .save(&self.name, batch.after, batch.next, batch.fence.as_ref())
             .await
     }
 

@@ -58,10 +58,12 @@ mod consumer;
 mod decode;
 mod error;
 mod handler;
+mod lease;
 mod park;
 mod projection;
 mod subscriber;
 mod subscription;
+mod worker;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -71,6 +73,7 @@ pub use consumer::{Batch, Consumer};
 pub use decode::decode;
 pub use error::{MAX_NAME_LEN, ReadsideError};
 pub use handler::{EventHandler, Handled, ParkedAdmin, Retry};
+pub use lease::{Fence, LeaseStore, MemLeases};
 pub use park::{MemParkStore, ParkStore, ParkedEvent, Request, SkippedEvent};
 pub use projection::{MapProjection, MapView};
 pub use subscriber::{Checkpointed, Subscriber};
@@ -78,3 +81,4 @@ pub use subscription::{
     DEFAULT_BATCH, DEFAULT_POLL, MAX_BATCH, Progress, Subscription, SubscriptionHandle,
     wait_for_checkpoint,
 };
+pub use worker::{DEFAULT_LEASE_TTL, MIN_LEASE_TTL, Worker, WorkerHandle};

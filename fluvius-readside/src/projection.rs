@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::consumer::{Batch, Consumer};
 use crate::decode::decode;
 use crate::error::ReadsideError;
+use crate::lease::MemLeases;
 
 type MapHandler<K, V> =
     Arc<dyn Fn(&mut MapView<'_, K, V>, &EventEnvelope) -> Result<(), ReadsideError> + Send + Sync>;
@@ -28,6 +29,7 @@ pub struct MapProjection<K, V> {
     handlers: HashMap<String, MapHandler<K, V>>,
     any: Option<MapHandler<K, V>>,
     state: Arc<RwLock<MapState<K, V>>>,
+    leases: Option<MemLeases>,
 }
 
 struct MapState<K, V> {
@@ -42,6 +44,7 @@ impl<K, V> Clone for MapProjection<K, V> {
             handlers: self.handlers.clone(),
             any: self.any.clone(),
             state: Arc::clone(&self.state),
+            leases: self.leases.clone(),
         }
     }
 }
@@ -73,7 +76,15 @@ where
                 map: BTreeMap::new(),
                 checkpoint: LogCursor::START,
             })),
+            leases: None,
         }
+    }
+
+    /// Checks the fence of every batch a [`Worker`](crate::Worker) hands over against
+    /// `leases`, in the same step as the write: a stale owner's batch changes nothing.
+    pub fn fenced_by(mut self, leases: MemLeases) -> Self {
+        self.leases = Some(leases);
+        self
     }
 
     /// Handles events with key `evt_key`, their data decoded as `E` at schema version 1.
@@ -149,6 +160,17 @@ where
     }
 
     fn apply(&self, batch: &Batch) -> Result<(), ReadsideError> {
+        match (&batch.fence, &self.leases) {
+            (None, _) => self.apply_unfenced(batch),
+            (Some(fence), Some(leases)) => leases.while_held(fence, || self.apply_unfenced(batch)),
+            (Some(fence), None) => Err(ReadsideError::Invalid(format!(
+                "`{}` runs under the lease {fence} but cannot check it: make it with `fenced_by(leases)`",
+                self.name
+            ))),
+        }
+    }
+
+    fn apply_unfenced(&self, batch: &Batch) -> Result<(), ReadsideError> {
         let mut state = self.state.write();
         if state.checkpoint != batch.after {
             return Err(ReadsideError::CheckpointMoved {

@@ -77,7 +77,9 @@ impl<S: Subscriber> Consumer for Checkpointed<S> {
             if !batch.entries.is_empty() {
                 self.subscriber.handle(&batch.entries).await?;
             }
-            self.store.save(&self.name, batch.after, batch.next).await
+            self.store
+                .save(&self.name, batch.after, batch.next, batch.fence.as_ref())
+                .await
         })
     }
 }

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::consumer::{Batch, Consumer};
 use crate::error::{ReadsideError, check_name};
+use crate::lease::Fence;
 
 /// How often a caught-up subscription reads the log when no signal wakes it, by default.
 pub const DEFAULT_POLL: Duration = Duration::from_millis(200);
@@ -57,6 +58,7 @@ pub struct Subscription {
     poll: Duration,
     signals: Vec<Arc<CommitSignal>>,
     upcast: Option<Domain>,
+    fence: Option<Fence>,
 }
 
 /// What a running subscription has done.
@@ -84,7 +86,16 @@ impl Subscription {
             poll: DEFAULT_POLL,
             signals: Vec::new(),
             upcast: None,
+            fence: None,
         }
+    }
+
+    /// Runs under a lease: every batch carries `fence`, and its consumer's checkpoint write
+    /// fails with [`ReadsideError::LeaseLost`] once another worker took the lease. A
+    /// [`Worker`](crate::Worker) sets it; set it yourself only with a lease you renew.
+    pub fn fenced(mut self, fence: Fence) -> Subscription {
+        self.fence = Some(fence);
+        self
     }
 
     /// Hands every event of `domain`'s namespace over in its current shape, through the
@@ -292,7 +303,8 @@ impl Subscription {
         }
         let next = page.next;
         let entries = page.cursors.into_iter().zip(page.events).collect();
-        Ok((Some(Batch::new(after, entries, next)), caught_up))
+        let batch = Batch::new(after, entries, next).fenced(self.fence.clone());
+        Ok((Some(batch), caught_up))
     }
 
     fn watches(&self) -> Vec<CommitWatch> {

@@ -84,18 +84,21 @@ async fn checkpoints_move_only_from_where_they_are() {
     let store = PgCheckpoints::new(backend.pool().clone());
     let (c1, c2) = (LogCursor::new(5, 9), LogCursor::new(7, 3));
     assert_eq!(store.load("p").await.unwrap(), None);
-    store.save("p", LogCursor::START, c1).await.unwrap();
-    let err = store.save("p", LogCursor::START, c2).await.unwrap_err();
+    store.save("p", LogCursor::START, c1, None).await.unwrap();
+    let err = store
+        .save("p", LogCursor::START, c2, None)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, ReadsideError::CheckpointMoved { actual, .. } if actual == c1),
         "{err}"
     );
-    let err = store.save("q", c1, c2).await.unwrap_err();
+    let err = store.save("q", c1, c2, None).await.unwrap_err();
     assert!(
         matches!(err, ReadsideError::CheckpointMoved { .. }),
         "{err}"
     );
-    store.save("p", c1, c2).await.unwrap();
+    store.save("p", c1, c2, None).await.unwrap();
     assert_eq!(store.load("p").await.unwrap(), Some(c2));
     assert_eq!(store.load("q").await.unwrap(), None);
 }

@@ -3,9 +3,11 @@
 use fluvius_core::{BoxFuture, LogCursor};
 use sqlx::{PgConnection, PgPool};
 
+use super::leases::check_fence;
 use super::parse_cursor;
 use crate::checkpoint::CheckpointStore;
 use crate::error::ReadsideError;
+use crate::lease::Fence;
 
 /// Checkpoints in the `fluvius.checkpoints` table.
 #[derive(Debug, Clone)]
@@ -92,14 +94,27 @@ impl CheckpointStore for PgCheckpoints {
         name: &'a str,
         from: LogCursor,
         to: LogCursor,
+        fence: Option<&'a Fence>,
     ) -> BoxFuture<'a, Result<(), ReadsideError>> {
         Box::pin(async move {
-            let mut conn = self
+            let Some(fence) = fence else {
+                let mut conn = self
+                    .pool
+                    .acquire()
+                    .await
+                    .map_err(ReadsideError::pg("acquiring a connection"))?;
+                return move_checkpoint(&mut conn, name, from, to).await;
+            };
+            let mut tx = self
                 .pool
-                .acquire()
+                .begin()
                 .await
-                .map_err(ReadsideError::pg("acquiring a connection"))?;
-            move_checkpoint(&mut conn, name, from, to).await
+                .map_err(ReadsideError::pg("starting a checkpoint's transaction"))?;
+            move_checkpoint(&mut tx, name, from, to).await?;
+            check_fence(&mut tx, fence).await?;
+            tx.commit()
+                .await
+                .map_err(ReadsideError::pg("committing a checkpoint"))
         })
     }
 }

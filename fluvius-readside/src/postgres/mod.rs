@@ -1,6 +1,7 @@
 //! The read side on PostgreSQL (feature `postgres`): checkpoints in `fluvius.checkpoints`,
-//! projections into the user's own tables written in one transaction with their checkpoint, and
-//! parked events in `fluvius.parked` / `fluvius.skipped`.
+//! projections into the user's own tables written in one transaction with their checkpoint,
+//! parked events in `fluvius.parked` / `fluvius.skipped`, and workers' leases in
+//! `fluvius.leases`.
 //!
 //! The tables come with the backend's embedded migrations
 //! ([`fluvius_postgres::migrate`]), so a database migrated by `PgBackend::connect` has them.
@@ -8,10 +9,12 @@
 //! order is the log order.
 
 mod checkpoints;
+mod leases;
 mod park;
 mod projection;
 
 pub use checkpoints::PgCheckpoints;
+pub use leases::PgLeases;
 pub use park::PgParkStore;
 pub use projection::{PgHandlerFuture, PgProjection};
 

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use sqlx::{PgConnection, PgPool};
 
 use super::checkpoints::{load, move_checkpoint};
+use super::leases::check_fence;
 use crate::consumer::{Batch, Consumer};
 use crate::decode::decode;
 use crate::error::ReadsideError;
@@ -190,6 +191,10 @@ impl PgProjection {
             } else if let Some(any) = &self.any {
                 any(&mut tx, event).await?;
             }
+        }
+        if let Some(fence) = &batch.fence {
+            // Last, so the lease row is locked only for the commit.
+            check_fence(&mut tx, fence).await?;
         }
         tx.commit()
             .await
