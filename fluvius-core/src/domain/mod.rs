@@ -9,6 +9,7 @@ mod idempotency;
 mod import;
 mod process;
 mod refresh;
+mod unit;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub(crate) use head::{empty_head, fold_onto};
 pub use idempotency::idempotency_key;
 pub use import::{ImportEvent, ImportReport};
 pub use refresh::{MAX_REFRESH_BATCH, RefreshOptions, RefreshReport};
+pub use unit::MAX_UNIT_COMMANDS;
 
 /// A bounded context: its namespace, aggregates, resources and the backend they live in.
 ///
