@@ -26,6 +26,7 @@ pub mod replay;
 pub mod root_errors;
 pub mod tenancy;
 pub mod time_travel;
+pub mod units;
 pub mod upgrade;
 
 /// Calls `$crate::$callback!` with the arguments given and then the list of every case, grouped
@@ -126,6 +127,19 @@ macro_rules! __with_cases {
             }
             tenancy {
                 tenant_walls,
+            }
+            units {
+                transfer_is_all_or_nothing,
+                every_refusal_writes_nothing,
+                same_stream_chains,
+                creates_in_a_unit,
+                stale_stream_in_unit,
+                units_race_single_commands,
+                units_across_domains,
+                unit_replay,
+                unit_limits,
+                unit_tenancy,
+                cancelled_unit_changes_no_other_answer,
             }
             upgrade {
                 added_action_trusts_stored_states,
