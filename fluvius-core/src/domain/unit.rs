@@ -10,9 +10,11 @@
 //! again, bounded by the domain's `max_retries`.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use futures::FutureExt;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -436,9 +438,19 @@ impl DomainInner {
                     std::mem::take(&mut records[s]),
                 ));
             }
-            let committed = self
-                .traced_commit(CommitBatch::new(writes), members.len())
-                .await;
+            // A backend that panics must not unwind through the caller holding the streams.
+            let committed = AssertUnwindSafe(
+                self.traced_commit(CommitBatch::new(writes), members.len()),
+            )
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::outcome_unknown(
+                    "the backend panicked while committing the unit: whether it committed is \
+                     unknown; repeat it with the same command ids to find out",
+                    None,
+                ))
+            });
             match committed {
                 Ok(receipt) => {
                     own = shared
