@@ -140,6 +140,7 @@ macro_rules! __with_cases {
                 unit_limits,
                 unit_tenancy,
                 cancelled_unit_changes_no_other_answer,
+                busy_stream_lets_a_unit_in,
             }
             upgrade {
                 added_action_trusts_stored_states,

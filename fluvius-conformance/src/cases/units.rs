@@ -668,3 +668,65 @@ pub async fn cancelled_unit_changes_no_other_answer(backend: Arc<dyn Backend>) {
     }
     assert_eq!(global_log(&backend).await.len(), 6);
 }
+
+/// A unit on a stream whose queue never runs dry (more deposits are queued on it at every moment
+/// than one batch of the stream's driver takes) still gets its turn: the driver lets it in
+/// between two batches instead of working through a queue that keeps refilling.
+pub async fn busy_stream_lets_a_unit_in(backend: Arc<dyn Backend>) {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let bank = domain::domain(backend.clone());
+    open_account(&bank, "hot", "hot", 100).await;
+    open_account(&bank, "cold", "cold", 0).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let made = Arc::new(AtomicU64::new(0));
+    // Open loop: up to 600 deposits in flight, a new one as soon as one is answered.
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(600));
+    let producer = {
+        let (bank, stop, made, in_flight) =
+            (bank.clone(), stop.clone(), made.clone(), in_flight.clone());
+        tokio::spawn(async move {
+            let mut deposits = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let permit = in_flight
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("open semaphore");
+                let (bank, made) = (bank.clone(), made.clone());
+                deposits.push(tokio::spawn(async move {
+                    bank.process_command(deposit_cmd(&bank, "hot", 1))
+                        .await
+                        .unwrap_or_else(|err| panic!("a hot deposit failed: {err}"));
+                    made.fetch_add(1, Ordering::SeqCst);
+                    drop(permit);
+                }));
+            }
+            for deposit in deposits {
+                deposit.await.expect("a hot deposit's task");
+            }
+        })
+    };
+    // Let the backlog build up past one batch.
+    while in_flight.available_permits() > 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let moved = tokio::time::timeout(
+        Duration::from_secs(20),
+        bank.process_unit(transfer(&bank, "hot", "cold", 10)),
+    )
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    producer.await.expect("the producer");
+    let moved = moved
+        .expect("the unit waited on the busy stream for 20 s")
+        .unwrap_or_else(|err| panic!("the unit failed: {err}"));
+    assert_eq!(balance(&moved[1]), 10);
+    let made = made.load(Ordering::SeqCst);
+    assert!(
+        moved[0].version < 2 + made,
+        "the unit went in while deposits were queued"
+    );
+    assert_eq!(account(&bank, "hot").await.balance, 100 + made as i64 - 10);
+    assert_eq!(assert_gapless(&bank, "hot").await, 2 + made);
+}
