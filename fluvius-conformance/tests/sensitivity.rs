@@ -308,8 +308,8 @@ async fn each_broken_promise_is_caught() {
                 "concurrency::two_domains_race",
                 "concurrency::stale_cache_retries",
                 "root_errors::create_existing_root",
-                "units::stale_stream_in_unit",
-                "units::units_across_domains",
+                "unit_concurrency::stale_stream_in_unit",
+                "unit_concurrency::units_across_domains",
             ],
         ),
         (
@@ -402,7 +402,7 @@ async fn each_broken_promise_is_caught() {
             Flaw::SplitsBatches,
             &[
                 "import::multi_stream_commit_is_atomic",
-                "units::stale_stream_in_unit",
+                "unit_concurrency::stale_stream_in_unit",
             ],
         ),
         (

@@ -1,10 +1,9 @@
 //! Units of commands (`Domain::process_unit`): several commands on several streams decided in
 //! order, each against the state the earlier ones left, and committed all together or not at
-//! all, also against concurrent single commands, other domains and repeats.
+//! all; refusals of every kind, creates, repeats, limits and tenants. The concurrency cases are
+//! in [`unit_concurrency`](super::unit_concurrency).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use fluvius_core::{
     AggRoot, Backend, Command, Domain, Error, MAX_UNIT_COMMANDS, Response, idempotency_key,
@@ -13,14 +12,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::{self, Account, Customer, rules};
-use crate::gate::GatedBackend;
 use crate::support::{
     account, assert_log_unchanged, assert_no_record, command, deposit, global_log, open_account,
     tenant,
 };
 
 /// Runs a unit that must commit.
-async fn unit(domain: &Domain, commands: Vec<Command>) -> Vec<Response> {
+pub(crate) async fn unit(domain: &Domain, commands: Vec<Command>) -> Vec<Response> {
     let n = commands.len();
     domain
         .process_unit(commands)
@@ -29,7 +27,7 @@ async fn unit(domain: &Domain, commands: Vec<Command>) -> Vec<Response> {
 }
 
 /// Runs a unit that must fail; returns its error.
-async fn unit_fails(domain: &Domain, commands: Vec<Command>) -> Error {
+pub(crate) async fn unit_fails(domain: &Domain, commands: Vec<Command>) -> Error {
     match domain.process_unit(commands).await {
         Ok(responses) => panic!(
             "the unit should have failed, but committed versions {:?}",
@@ -40,7 +38,7 @@ async fn unit_fails(domain: &Domain, commands: Vec<Command>) -> Error {
 }
 
 /// Asserts a unit error names command `index` with `key`, and returns the command's own error.
-fn failed_at(err: &Error, index: usize, key: &str) -> Error {
+pub(crate) fn failed_at(err: &Error, index: usize, key: &str) -> Error {
     match err {
         Error::UnitCommand {
             index: i,
@@ -58,7 +56,7 @@ fn failed_at(err: &Error, index: usize, key: &str) -> Error {
     }
 }
 
-fn deposit_cmd(domain: &Domain, id: &str, amount: i64) -> Command {
+pub(crate) fn deposit_cmd(domain: &Domain, id: &str, amount: i64) -> Command {
     command(
         domain,
         "deposit",
@@ -67,7 +65,7 @@ fn deposit_cmd(domain: &Domain, id: &str, amount: i64) -> Command {
     )
 }
 
-fn withdraw_cmd(domain: &Domain, id: &str, amount: i64) -> Command {
+pub(crate) fn withdraw_cmd(domain: &Domain, id: &str, amount: i64) -> Command {
     command(
         domain,
         "withdraw",
@@ -76,19 +74,19 @@ fn withdraw_cmd(domain: &Domain, id: &str, amount: i64) -> Command {
     )
 }
 
-fn transfer(domain: &Domain, from: &str, to: &str, amount: i64) -> Vec<Command> {
+pub(crate) fn transfer(domain: &Domain, from: &str, to: &str, amount: i64) -> Vec<Command> {
     vec![
         withdraw_cmd(domain, from, amount),
         deposit_cmd(domain, to, amount),
     ]
 }
 
-fn balance(response: &Response) -> i64 {
+pub(crate) fn balance(response: &Response) -> i64 {
     response.state::<Account>().expect("account state").balance
 }
 
 /// Asserts that an account's stream is versions 1..=head without a gap.
-async fn assert_gapless(domain: &Domain, id: &str) -> u64 {
+pub(crate) async fn assert_gapless(domain: &Domain, id: &str) -> u64 {
     let versions: Vec<u64> = domain
         .statemgr()
         .history("account", id)
@@ -336,130 +334,6 @@ pub async fn creates_in_a_unit(backend: Arc<dyn Backend>) {
     assert_log_unchanged(&backend, &before, "refused creates").await;
 }
 
-/// A domain whose cached head of the second stream of a unit is stale (another domain wrote it)
-/// commits the unit after one retry, and the first stream gets the unit's events once.
-pub async fn stale_stream_in_unit(backend: Arc<dyn Backend>) {
-    let first = domain::domain(backend.clone());
-    let second = domain::domain(backend.clone());
-    open_account(&first, "a", "ann", 100).await;
-    open_account(&first, "b", "bob", 0).await;
-    deposit(&first, "a", 1).await;
-    deposit(&first, "b", 1).await;
-    deposit(&second, "b", 1).await; // first's head of `b` is stale now
-
-    let answers = unit(&first, transfer(&first, "a", "b", 10)).await;
-    assert_eq!((answers[0].version, balance(&answers[0])), (3, 91));
-    assert_eq!((answers[1].version, balance(&answers[1])), (4, 12));
-    assert_eq!(account(&second, "a").await.balance, 91, "withdrawn once");
-    assert_eq!(account(&second, "b").await.balance, 12);
-    assert_eq!(assert_gapless(&first, "a").await, 3);
-    assert_eq!(assert_gapless(&first, "b").await, 4);
-    assert!(
-        first.stats().conflict_retries >= 1,
-        "the unit was decided again"
-    );
-    assert_eq!(global_log(&backend).await.len(), 7);
-}
-
-/// Transfers as units and single deposits race on the same accounts from many tasks: every
-/// answer is exact, no money is made or lost, and the streams stay gapless.
-pub async fn units_race_single_commands(backend: Arc<dyn Backend>) {
-    race(vec![domain::domain(backend.clone())], &backend).await;
-}
-
-/// The same race from two domains on one store, as two processes: conflicts between them are
-/// retried, whole units at a time.
-pub async fn units_across_domains(backend: Arc<dyn Backend>) {
-    let build = || {
-        domain::builder(backend.clone())
-            .max_retries(1000)
-            .finish()
-            .expect("the test domain is well formed")
-    };
-    race(vec![build(), build()], &backend).await;
-}
-
-async fn race(domains: Vec<Domain>, backend: &Arc<dyn Backend>) {
-    const ACCOUNTS: usize = 4;
-    const ROUNDS: usize = 12;
-    let ids: Vec<String> = (0..ACCOUNTS).map(|i| format!("acc-{i}")).collect();
-    for id in &ids {
-        open_account(&domains[0], id, "race", 50).await;
-    }
-    let mut tasks = Vec::new();
-    for task in 0..16usize {
-        let domain = domains[task % domains.len()].clone();
-        let ids = ids.clone();
-        tasks.push(tokio::spawn(async move {
-            // Per account: the deposits made, and the net of the transfers that committed.
-            let mut net = [0i64; ACCOUNTS];
-            let mut deposits = 0usize;
-            let mut transfers = 0usize;
-            for round in 0..ROUNDS {
-                let from = (task + round) % ACCOUNTS;
-                let to = (task * 3 + round + 1) % ACCOUNTS;
-                if task % 4 == 0 || from == to {
-                    let answer = domain
-                        .process_command(deposit_cmd(&domain, &ids[from], 1))
-                        .await
-                        .unwrap_or_else(|err| panic!("deposit failed: {err}"));
-                    assert_eq!(answer.events.len(), 1);
-                    net[from] += 1;
-                    deposits += 1;
-                    continue;
-                }
-                let amount = (round % 7 + 1) as i64 * 5;
-                match domain
-                    .process_unit(transfer(&domain, &ids[from], &ids[to], amount))
-                    .await
-                {
-                    Ok(answers) => {
-                        assert_eq!(answers.len(), 2);
-                        assert_eq!(answers[0].events[0].version, answers[0].version);
-                        net[from] -= amount;
-                        net[to] += amount;
-                        transfers += 1;
-                    }
-                    // Not enough money at that moment: the whole transfer was refused.
-                    Err(err) => {
-                        let cause = failed_at(&err, 0, "withdraw");
-                        assert_eq!(cause.code(), "rule", "{err}");
-                    }
-                }
-            }
-            (net, deposits, transfers)
-        }));
-    }
-    let mut net = [0i64; ACCOUNTS];
-    let (mut deposits, mut transfers) = (0, 0);
-    for task in tasks {
-        let (n, d, t) = task.await.expect("a racing task panicked");
-        for (total, own) in net.iter_mut().zip(n) {
-            *total += own;
-        }
-        deposits += d;
-        transfers += t;
-    }
-    assert!(transfers > 0, "some transfers committed");
-    let mut events = ACCOUNTS;
-    for (i, id) in ids.iter().enumerate() {
-        let state = account(&domains[0], id).await;
-        assert_eq!(
-            state.balance,
-            50 + net[i],
-            "`{id}` holds what its answers say"
-        );
-        events += assert_gapless(&domains[0], id).await as usize - 1;
-    }
-    let total: i64 = net.iter().sum();
-    assert_eq!(
-        total, deposits as i64,
-        "transfers neither made nor lost money"
-    );
-    assert_eq!(events, ACCOUNTS + deposits + 2 * transfers);
-    assert_eq!(global_log(backend).await.len(), events);
-}
-
 /// Commands with ids: a repeat of a committed unit answers every recorded response and writes
 /// nothing; a unit mixing committed and new commands, or reusing an id for another command, is
 /// refused; a refused unit records nothing.
@@ -619,114 +493,4 @@ pub async fn unit_tenancy(backend: Arc<dyn Backend>) {
     )
     .await;
     assert_eq!(failed_at(&err, 0, "deposit").code(), "unexpected-tenant");
-}
-
-/// A unit whose caller stops waiting while its commit is held writes nothing, and the commands
-/// queued behind it on its streams are all answered.
-pub async fn cancelled_unit_changes_no_other_answer(backend: Arc<dyn Backend>) {
-    let gate = GatedBackend::new(backend.clone());
-    let bank = domain::domain(gate.clone());
-    open_account(&bank, "a", "ann", 100).await;
-    open_account(&bank, "b", "bob", 100).await;
-    gate.close();
-    let held = {
-        let bank = bank.clone();
-        let commands = transfer(&bank, "a", "b", 40);
-        tokio::spawn(async move { bank.process_unit(commands).await })
-    };
-    gate.arrivals(1).await;
-    let mut queued = Vec::new();
-    for id in ["a", "b", "a", "b"] {
-        let bank = bank.clone();
-        let command = deposit_cmd(&bank, id, 1);
-        queued.push(tokio::spawn(
-            async move { bank.process_command(command).await },
-        ));
-    }
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    held.abort();
-    assert!(
-        held.await.is_err_and(|e| e.is_cancelled()),
-        "the unit's caller was cancelled"
-    );
-    gate.open();
-    let mut versions: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for answer in queued {
-        let response = answer
-            .await
-            .expect("a queued task")
-            .unwrap_or_else(|err| panic!("a deposit queued behind a cancelled unit: {err}"));
-        versions
-            .entry(response.root.id.clone())
-            .or_default()
-            .push(response.version);
-    }
-    for (id, mut got) in versions {
-        got.sort();
-        assert_eq!(got, vec![2, 3], "`{id}`: the unit was not written");
-        assert_eq!(account(&bank, &id).await.balance, 102);
-    }
-    assert_eq!(global_log(&backend).await.len(), 6);
-}
-
-/// A unit on a stream whose queue never runs dry (more deposits are queued on it at every moment
-/// than one batch of the stream's driver takes) still gets its turn: the driver lets it in
-/// between two batches instead of working through a queue that keeps refilling.
-pub async fn busy_stream_lets_a_unit_in(backend: Arc<dyn Backend>) {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-    let bank = domain::domain(backend.clone());
-    open_account(&bank, "hot", "hot", 100).await;
-    open_account(&bank, "cold", "cold", 0).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let made = Arc::new(AtomicU64::new(0));
-    // Open loop: up to 600 deposits in flight, a new one as soon as one is answered.
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(600));
-    let producer = {
-        let (bank, stop, made, in_flight) =
-            (bank.clone(), stop.clone(), made.clone(), in_flight.clone());
-        tokio::spawn(async move {
-            let mut deposits = Vec::new();
-            while !stop.load(Ordering::SeqCst) {
-                let permit = in_flight
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("open semaphore");
-                let (bank, made) = (bank.clone(), made.clone());
-                deposits.push(tokio::spawn(async move {
-                    bank.process_command(deposit_cmd(&bank, "hot", 1))
-                        .await
-                        .unwrap_or_else(|err| panic!("a hot deposit failed: {err}"));
-                    made.fetch_add(1, Ordering::SeqCst);
-                    drop(permit);
-                }));
-            }
-            for deposit in deposits {
-                deposit.await.expect("a hot deposit's task");
-            }
-        })
-    };
-    // Let the backlog build up past one batch.
-    while in_flight.available_permits() > 0 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let moved = tokio::time::timeout(
-        Duration::from_secs(20),
-        bank.process_unit(transfer(&bank, "hot", "cold", 10)),
-    )
-    .await;
-    stop.store(true, Ordering::SeqCst);
-    producer.await.expect("the producer");
-    let moved = moved
-        .expect("the unit waited on the busy stream for 20 s")
-        .unwrap_or_else(|err| panic!("the unit failed: {err}"));
-    assert_eq!(balance(&moved[1]), 10);
-    let made = made.load(Ordering::SeqCst);
-    assert!(
-        moved[0].version < 2 + made,
-        "the unit went in while deposits were queued"
-    );
-    assert_eq!(account(&bank, "hot").await.balance, 100 + made as i64 - 10);
-    assert_eq!(assert_gapless(&bank, "hot").await, 2 + made);
 }
