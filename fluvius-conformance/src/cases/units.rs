@@ -204,6 +204,14 @@ pub async fn every_refusal_writes_nothing(backend: Arc<dyn Backend>) {
             "version-conflict",
         ),
         (deposit_cmd(&bank, "a", -1), "deposit", "rule"),
+        // A command of another domain: its key is unknown here.
+        (
+            crate::ledger::domain_v1(backend.clone())
+                .create_command("credit", json!({"amount": 1}), ("ledger", "l"))
+                .expect("a ledger command"),
+            "credit",
+            "unknown-command",
+        ),
     ];
     for (bad, key, code) in cases {
         let id = Uuid::now_v7();
