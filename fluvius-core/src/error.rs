@@ -243,28 +243,28 @@ impl Error {
     }
 
     /// The error itself, or for a [`Error::UnitCommand`] the error of the failing command.
-    pub fn cause(&self) -> &Error {
+    pub fn innermost(&self) -> &Error {
         match self {
-            Error::UnitCommand { error, .. } => error.cause(),
+            Error::UnitCommand { error, .. } => error.innermost(),
             other => other,
         }
     }
 
     /// Whether the error is (or a unit failed on) a [`Error::VersionConflict`].
     pub fn is_conflict(&self) -> bool {
-        matches!(self.cause(), Error::VersionConflict { .. })
+        matches!(self.innermost(), Error::VersionConflict { .. })
     }
 
     /// Whether the error is (or a unit failed on) a [`Error::NotFound`].
     pub fn is_not_found(&self) -> bool {
-        matches!(self.cause(), Error::NotFound { .. })
+        matches!(self.innermost(), Error::NotFound { .. })
     }
 
     /// Whether retrying the same command (or unit) later may succeed: the store was
     /// unavailable, or a stream moved on.
     pub fn is_retryable(&self) -> bool {
         matches!(
-            self.cause(),
+            self.innermost(),
             Error::Unavailable { .. } | Error::VersionConflict { .. }
         )
     }
