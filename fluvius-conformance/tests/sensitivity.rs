@@ -308,6 +308,8 @@ async fn each_broken_promise_is_caught() {
                 "concurrency::two_domains_race",
                 "concurrency::stale_cache_retries",
                 "root_errors::create_existing_root",
+                "unit_concurrency::stale_stream_in_unit",
+                "unit_concurrency::units_across_domains",
             ],
         ),
         (
@@ -319,11 +321,16 @@ async fn each_broken_promise_is_caught() {
                 "idempotency::concurrent_duplicates",
                 "idempotency::noop_with_id",
                 "idempotency::purge_idempotency",
+                "units::unit_replay",
             ],
         ),
         (
             Flaw::TenantBlind,
-            &["tenancy::tenant_walls", "idempotency::id_scoped_by_tenant"],
+            &[
+                "tenancy::tenant_walls",
+                "idempotency::id_scoped_by_tenant",
+                "units::unit_tenancy",
+            ],
         ),
         (
             Flaw::IgnoresFilters,
@@ -393,7 +400,10 @@ async fn each_broken_promise_is_caught() {
         ),
         (
             Flaw::SplitsBatches,
-            &["import::multi_stream_commit_is_atomic"],
+            &[
+                "import::multi_stream_commit_is_atomic",
+                "unit_concurrency::stale_stream_in_unit",
+            ],
         ),
         (
             Flaw::ThreeValuedLogic,

@@ -171,6 +171,32 @@ pub enum Error {
         /// The panic's message.
         message: String,
     },
+    /// One command of a unit ([`Domain::process_unit`](crate::Domain::process_unit)) failed, so
+    /// none of the unit was written. `index` counts from 0 in the order the commands were given;
+    /// `error` says why, as the command alone would have.
+    #[error(
+        "command {index} of the unit (`{command}` on {root}) failed, nothing was written: {error}"
+    )]
+    UnitCommand {
+        /// The command's place in the unit, from 0.
+        index: usize,
+        /// Its command key.
+        command: String,
+        /// The root it targets.
+        root: crate::command::AggRoot,
+        /// Why it failed.
+        error: Box<Error>,
+    },
+    /// A unit of commands cannot be run as given: too many commands, two with one command id,
+    /// commands of different tenants, or some commands already committed and others not.
+    /// Nothing was written.
+    #[error("invalid unit: {message}")]
+    InvalidUnit {
+        /// The command the problem was found at, when there is one.
+        index: Option<usize>,
+        /// What is wrong, naming the commands by index and key.
+        message: String,
+    },
     /// What an action produced (its event data or the state they lead to) breaks a limit of
     /// [`limits`](crate::limits), so it could not be stored or read back; nothing was written.
     #[error("action `{command}` produced {what} that cannot be stored: {limit}")]
@@ -186,9 +212,12 @@ pub enum Error {
 
 impl Error {
     /// A stable, machine-readable name of the variant (kebab-case), for logs, metrics and API
-    /// error codes.
+    /// error codes. A [`Error::UnitCommand`] answers its command's own code (a broken rule in a
+    /// unit is `rule`).
     pub fn code(&self) -> &'static str {
         match self {
+            Error::UnitCommand { error, .. } => error.code(),
+            Error::InvalidUnit { .. } => "invalid-unit",
             Error::Validation { .. } => "validation",
             Error::Rule(_) => "rule",
             Error::UnknownCommand(_) => "unknown-command",
@@ -213,21 +242,29 @@ impl Error {
         }
     }
 
-    /// Whether the error is a [`Error::VersionConflict`].
+    /// The error itself, or for a [`Error::UnitCommand`] the error of the failing command.
+    pub fn innermost(&self) -> &Error {
+        match self {
+            Error::UnitCommand { error, .. } => error.innermost(),
+            other => other,
+        }
+    }
+
+    /// Whether the error is (or a unit failed on) a [`Error::VersionConflict`].
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Error::VersionConflict { .. })
+        matches!(self.innermost(), Error::VersionConflict { .. })
     }
 
-    /// Whether the error is a [`Error::NotFound`].
+    /// Whether the error is (or a unit failed on) a [`Error::NotFound`].
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::NotFound { .. })
+        matches!(self.innermost(), Error::NotFound { .. })
     }
 
-    /// Whether retrying the same command later may succeed: the store was unavailable, or the
-    /// stream moved on.
+    /// Whether retrying the same command (or unit) later may succeed: the store was
+    /// unavailable, or a stream moved on.
     pub fn is_retryable(&self) -> bool {
         matches!(
-            self,
+            self.innermost(),
             Error::Unavailable { .. } | Error::VersionConflict { .. }
         )
     }

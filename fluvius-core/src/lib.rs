@@ -35,7 +35,7 @@ pub use command::{AggRoot, Command, CommandPayload, IntoTarget, NewRoot, Payload
 pub use context::{Clock, Context, ManualClock, SystemClock};
 pub use domain::{
     Domain, DomainBuilder, DomainStats, ImportEvent, ImportReport, MAX_REFRESH_BATCH,
-    RefreshOptions, RefreshReport, idempotency_key,
+    MAX_UNIT_COMMANDS, RefreshOptions, RefreshReport, idempotency_key,
 };
 pub use error::{Detail, DomainError, Error};
 pub use event::{EventEnvelope, EventMetadata, RawEvent};

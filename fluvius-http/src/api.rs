@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::middleware;
-use crate::{commands, meta, openapi, queries};
+use crate::{commands, meta, openapi, queries, units};
 
 /// The default request body limit, 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -99,6 +99,7 @@ impl HttpApi {
             .route("/openapi.json", get(openapi::serve))
             .route("/_meta", get(meta::index))
             .route("/_meta/{item}", get(meta::item))
+            .route("/{first}", post(units::run).get(middleware::no_route))
             .route(
                 "/{first}/",
                 get(queries::list).post(commands::not_a_command),

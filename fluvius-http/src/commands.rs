@@ -120,18 +120,8 @@ async fn command(
         Some(id) => {
             command = command.with_id(id);
             Some(
-                Running::start(api.shared.clone(), namespace, &context.tenant, id).ok_or_else(
-                    || {
-                        Problem::new(
-                            StatusCode::CONFLICT,
-                            "idempotency-key-in-use",
-                            "a request with this Idempotency-Key is still running; retry later",
-                        )
-                        .with_parameter("Idempotency-Key")
-                        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
-                        .into_response()
-                    },
-                )?,
+                Running::start(api.shared.clone(), namespace, &context.tenant, id)
+                    .ok_or_else(key_in_use)?,
             )
         }
         None => None,
@@ -199,6 +189,18 @@ fn answer(
     Ok(answer)
 }
 
+/// 409 for a request whose `Idempotency-Key` is still running.
+pub(crate) fn key_in_use() -> Response {
+    Problem::new(
+        StatusCode::CONFLICT,
+        "idempotency-key-in-use",
+        "a request with this Idempotency-Key is still running; retry later",
+    )
+    .with_parameter("Idempotency-Key")
+    .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+    .into_response()
+}
+
 /// The strong entity tag of a version: `"<version>"`.
 pub(crate) fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
@@ -231,7 +233,10 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Response> {
 
 /// The command id an `Idempotency-Key` stands for: a name-based id of the caller and the key,
 /// so two callers' keys never meet (the backends scope command ids by tenant as well).
-fn idempotency_key(headers: &HeaderMap, caller: &Caller) -> Result<Option<Uuid>, Response> {
+pub(crate) fn idempotency_key(
+    headers: &HeaderMap,
+    caller: &Caller,
+) -> Result<Option<Uuid>, Response> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
@@ -255,7 +260,10 @@ fn idempotency_key(headers: &HeaderMap, caller: &Caller) -> Result<Option<Uuid>,
 
 /// The JSON body; empty means `{}`. A body that is not JSON is refused with 400, a declared
 /// content type other than JSON with 415.
-fn payload(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, Response> {
+pub(crate) fn payload(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Value, Response> {
     let body = body.map_err(rejection::bytes)?;
     if let Some(kind) = headers.get(header::CONTENT_TYPE) {
         let kind = kind.to_str().unwrap_or("").to_ascii_lowercase();
@@ -317,13 +325,18 @@ fn problem(err: &Error) -> Response {
 }
 
 /// The mark of a command with an idempotency key while it runs; dropped when it has answered.
-struct Running {
+pub(crate) struct Running {
     shared: Arc<Shared>,
     key: (String, String, Uuid),
 }
 
 impl Running {
-    fn start(shared: Arc<Shared>, namespace: &str, tenant: &str, id: Uuid) -> Option<Self> {
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        namespace: &str,
+        tenant: &str,
+        id: Uuid,
+    ) -> Option<Self> {
         let key = (namespace.to_owned(), tenant.to_owned(), id);
         let inserted = shared.running.lock().insert(key.clone());
         inserted.then_some(Running { shared, key })

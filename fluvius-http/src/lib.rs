@@ -35,6 +35,7 @@ mod openapi;
 mod problem;
 mod queries;
 mod rejection;
+mod units;
 
 pub use api::{
     DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT, DomainOptions, HttpApi, HttpApiBuilder,
@@ -47,6 +48,7 @@ pub use commands::{IDEMPOTENCY_KEY, MAX_IDEMPOTENCY_KEY, NEW, REPLAYED};
 pub use jwks::Jwks;
 pub use middleware::{CAUSATION_ID, CORRELATION_ID, REQUEST_ID};
 pub use problem::{PROBLEM_JSON, Problem, from_error};
+pub use units::UNIT;
 
 /// The axum version the router is built with, to serve or compose it.
 pub use axum;

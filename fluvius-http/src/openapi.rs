@@ -372,8 +372,78 @@ fn paths(shared: &Shared, components: &mut Components) -> Vec<Operation> {
                 }
             }
         }
+        ops.push(Operation {
+            method: "post",
+            path: format!("/{ns}:{}", crate::units::UNIT),
+            body: unit_operation(served, &states),
+        });
     }
     ops
+}
+
+/// `POST /<namespace>:unit`: a list of the domain's commands, committed all or none.
+fn unit_operation(served: &Served, states: &BTreeMap<&str, Value>) -> Value {
+    let domain = &served.domain;
+    let ns = domain.namespace();
+    let keys: Vec<&str> = domain.actions().iter().map(|a| a.key).collect();
+    let resources: Vec<&str> = domain.resources().iter().map(|r| r.name).collect();
+    let item = json!({
+        "type": "object",
+        "required": ["command", "resource", "identifier"],
+        "additionalProperties": false,
+        "properties": {
+            "command": {"type": "string", "enum": keys},
+            "resource": {"type": "string", "enum": resources},
+            "identifier": {"type": "string", "minLength": 1,
+                "description": "The root's identifier, or `:new` for a generated one"},
+            "payload": {"type": ["object", "null"],
+                "description": "The command's payload, as its command route takes it"},
+            "expected_version": {"type": "integer", "minimum": 1,
+                "description": "The version the root must be at when the command is decided \
+                                (after the earlier commands of the unit); 412 on mismatch"},
+        }
+    });
+    let state = json!({"anyOf": states.values().cloned().collect::<Vec<_>>()});
+    let response = json!({
+        "type": "object",
+        "required": ["responses", "cursor"],
+        "properties": {
+            "responses": {"type": "array", "items": {
+                "type": "object",
+                "required": ["command_id", "root", "events", "version", "cursor", "state"],
+                "properties": {
+                    "command_id": {"type": "string", "format": "uuid"},
+                    "root": {"$ref": "#/components/schemas/AggRoot"},
+                    "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+                    "version": {"type": "integer", "minimum": 0},
+                    "cursor": {"type": "string"},
+                    "state": state,
+                }
+            }},
+            "cursor": {"type": "string", "description": "The read-your-writes token of the unit's commit"},
+        }
+    });
+    let mut parameters = common_headers();
+    parameters.push(header(
+        "Idempotency-Key",
+        "Makes the unit idempotent: a repeat of the same list returns the first answer",
+    ));
+    json!({
+        "operationId": format!("{ns}:{}", crate::units::UNIT),
+        "summary": "Several commands, committed all together or not at all",
+        "description": format!(
+            "Runs the listed commands of `{ns}` in order, each against the state the earlier ones \
+             left, and commits them in one write; when one fails nothing is written and the \
+             problem's `pointer` names it (`/<index>`). At most {} commands.",
+            fluvius_core::MAX_UNIT_COMMANDS
+        ),
+        "tags": [ns],
+        "parameters": parameters,
+        "requestBody": {"required": true, "content": {"application/json": {
+            "schema": {"type": "array", "items": item,
+                       "maxItems": fluvius_core::MAX_UNIT_COMMANDS}}}},
+        "responses": problem_responses(("200", "Every command's answer, in order", response)),
+    })
 }
 
 /// The whole document.

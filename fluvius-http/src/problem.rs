@@ -124,6 +124,28 @@ pub(crate) fn pointer_from_path(path: &str) -> String {
 pub fn from_error(err: &Error) -> Problem {
     let code = err.code();
     match err {
+        Error::UnitCommand { index, error, .. } => {
+            // The command's own answer, pointed at its place in the unit's list.
+            let mut problem = from_error(error);
+            let inner = match problem.pointer.take() {
+                Some(pointer) if matches!(error.as_ref(), Error::Validation { .. }) => {
+                    format!("/payload{pointer}")
+                }
+                Some(pointer) => pointer,
+                None => String::new(),
+            };
+            if problem.status < 500 && problem.code != "idempotency-key-reused" {
+                problem.detail = err.to_string();
+            }
+            problem.with_pointer(format!("/{index}{inner}"))
+        }
+        Error::InvalidUnit { index, .. } => {
+            let problem = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, err.to_string());
+            match index {
+                Some(index) => problem.with_pointer(format!("/{index}")),
+                None => problem,
+            }
+        }
         Error::Validation { field, .. } => {
             let problem = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, err.to_string());
             match field {

@@ -120,3 +120,63 @@ async fn commands_and_commits_have_spans_with_their_fields() {
         );
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_unit_has_one_span_one_commit_and_one_signal() {
+    let spans = Spans::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+
+    let backend: Arc<dyn Backend> = Arc::new(MemBackend::new());
+    let bank = domain::domain(backend.clone());
+    open_account(&bank, "a", "ann", 100).await;
+    open_account(&bank, "b", "bob", 0).await;
+    let signal = backend
+        .commit_signal()
+        .expect("the memory backend raises commit signals");
+    let raised = signal.raised();
+    let transfer = vec![
+        command(&bank, "withdraw", json!({"amount": 5}), ("account", "a")),
+        command(&bank, "deposit", json!({"amount": 5}), ("account", "b")),
+        command(&bank, "deposit", json!({"amount": 1}), ("account", "b")),
+    ];
+    bank.process_unit(transfer).await.expect("the transfer");
+    assert_eq!(signal.raised(), raised + 1, "one signal for the whole unit");
+    let refused = vec![
+        command(&bank, "deposit", json!({"amount": 5}), ("account", "b")),
+        command(&bank, "withdraw", json!({"amount": 1000}), ("account", "a")),
+    ];
+    bank.process_unit(refused)
+        .await
+        .expect_err("insufficient funds");
+    assert_eq!(signal.raised(), raised + 1, "a refused unit raises nothing");
+
+    let units = spans.named("fluvius.unit");
+    assert_eq!(units.len(), 2, "{units:#?}");
+    for (field, want) in [
+        ("namespace", domain::NAMESPACE),
+        ("tenant", ""),
+        ("commands", "3"),
+        ("streams", "2"),
+        ("outcome", "ok"),
+        ("retries", "0"),
+    ] {
+        assert_eq!(
+            units[0].get(field).map(String::as_str),
+            Some(want),
+            "field `{field}` of {:?}",
+            units[0]
+        );
+    }
+    assert_eq!(units[1].get("outcome").map(String::as_str), Some("rule"));
+    let commits = spans.named("fluvius.commit");
+    let last = commits.last().expect("the unit's commit");
+    for (field, want) in [("streams", "2"), ("events", "3"), ("commands", "3")] {
+        assert_eq!(last.get(field).map(String::as_str), Some(want), "{last:?}");
+    }
+    assert_eq!(
+        commits.len(),
+        3,
+        "the two opens and the one unit: {commits:#?}"
+    );
+}

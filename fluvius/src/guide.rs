@@ -9,6 +9,9 @@ pub mod aggregates {}
 #[doc = include_str!("../../docs/commands.md")]
 pub mod commands {}
 
+#[doc = include_str!("../../docs/units.md")]
+pub mod units {}
+
 #[doc = include_str!("../../docs/queries.md")]
 pub mod queries {}
 

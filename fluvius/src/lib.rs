@@ -88,9 +88,9 @@ pub use fluvius_core::{
     ActionDescriptor, AggRoot, Aggregate, AnyState, Apply, At, Backend, Clock, Command,
     CommandPayload, Context, Domain, DomainBuilder, DomainError, DomainStats, Error, EventEnvelope,
     EventMetadata, Found, ImportEvent, ImportReport, IntoTarget, LogCursor, LogFilter, LogPage,
-    LogQuery, ManualClock, NewRoot, ParseCursorError, Query, Record, RefreshOptions, RefreshReport,
-    ResourceDescriptor, Response, State, StateManager, SystemClock, backend, filter, limits, log,
-    testkit,
+    LogQuery, MAX_UNIT_COMMANDS, ManualClock, NewRoot, ParseCursorError, Query, Record,
+    RefreshOptions, RefreshReport, ResourceDescriptor, Response, State, StateManager, SystemClock,
+    backend, filter, limits, log, testkit,
 };
 pub use fluvius_core::{Upcasted, upcast};
 pub use fluvius_macros::{action, aggregate, retired};

@@ -2,6 +2,9 @@
 //! enforces (minimum opening balance, no overdraft, only empty accounts close) and a compensating
 //! correction event for mistakes, since events are never edited.
 //!
+//! A transfer between two accounts is one unit of two commands ([`transfer`]): the withdrawal and
+//! the deposit commit together or not at all, without a saga.
+//!
 //! The binary (`cargo run -p example-bank`) runs a scripted scenario on it; the benchmark binary
 //! (`fluvius-bench`) drives it under load.
 
@@ -257,6 +260,47 @@ impl Banking {
     #[retired(evt_key = "interest-credited", resources = ["account"])]
     fn interest_credited(payload: serde_json::Value) -> Result<fluvius::Upcasted, String> {
         history::interest_credited(&payload)
+    }
+}
+
+/// Moves `amount` from one account to another in one atomic unit: a withdrawal from `from`
+/// (refused on insufficient funds) and a deposit into `to`. Both commit or neither does, and the
+/// answers are the two commands' responses, withdrawal first.
+///
+/// The commands carry `context` (user, tenant, business time). With `transfer_id`, the
+/// transfer is idempotent: repeating it with the same id answers the recorded responses and
+/// moves no more money (the two commands take ids derived from it).
+pub async fn transfer(
+    domain: &Domain,
+    context: &Context,
+    from: &str,
+    to: &str,
+    amount: i64,
+    transfer_id: Option<uuid::Uuid>,
+) -> Result<(Response, Response), fluvius::Error> {
+    if from == to {
+        return Err(DomainError::new(format!(
+            "a transfer needs two different accounts, got `{from}` twice"
+        ))
+        .with_code("same-account")
+        .into());
+    }
+    let mut withdraw = domain
+        .command(Withdraw { amount }, ("account", from))?
+        .with_context(context.clone());
+    let mut deposit = domain
+        .command(Deposit { amount }, ("account", to))?
+        .with_context(context.clone());
+    if let Some(id) = transfer_id {
+        withdraw = withdraw.with_id(uuid::Uuid::new_v5(&id, b"withdraw"));
+        deposit = deposit.with_id(uuid::Uuid::new_v5(&id, b"deposit"));
+    }
+    let mut answers = domain.process_unit([withdraw, deposit]).await?.into_iter();
+    match (answers.next(), answers.next()) {
+        (Some(withdrawn), Some(deposited)) => Ok((withdrawn, deposited)),
+        _ => Err(fluvius::Error::internal(
+            "a unit of two commands answered fewer than two responses",
+        )),
     }
 }
 

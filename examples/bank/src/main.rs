@@ -1,5 +1,6 @@
 //! The bank example: a scripted scenario on the in-memory backend that prints commands, events,
-//! state, a rejected command with its error, a query, the audit trail and a time-travel read.
+//! state, a rejected command with its error, a query, the audit trail, a time-travel read and a
+//! transfer between two accounts done as one unit.
 //!
 //! Run it with `cargo run -p example-bank` (in memory), or on PostgreSQL with
 //! `cargo run -p example-bank -- --postgres [URL]` (default: `DATABASE_URL`, else the local
@@ -222,15 +223,29 @@ async fn scenario(builder: fluvius::DomainBuilder) -> Result<(), Error> {
         before_fix.state.balance
     );
 
-    // Empty the account, then close it: a soft delete.
-    domain
+    // Empty the account into a savings account in one unit (both bookings or neither), then
+    // close it: a soft delete.
+    let savings = domain
         .execute(
-            Withdraw {
-                amount: now.balance,
+            OpenAccount {
+                customer_id: customer_id.clone(),
+                initial_balance: 100,
             },
-            ("account", &id),
+            AggRoot::generate("account"),
         )
         .await?;
+    let savings_id = savings.root.id.clone();
+    let (out, into) =
+        example_bank::transfer(&domain, &ctx, &id, &savings_id, now.balance, None).await?;
+    show(
+        &format!("transfer {} to savings (one unit)", now.balance),
+        &out,
+    );
+    show("  the savings side of the same unit", &into);
+    println!("> transfer 1 more from the empty account (rejected as a whole)");
+    if let Err(err) = example_bank::transfer(&domain, &ctx, &id, &savings_id, 1, None).await {
+        println!("    error: {err}");
+    }
     let close = domain.create_command(
         "close-account",
         json!({"reason": "customer moved abroad"}),

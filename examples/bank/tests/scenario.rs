@@ -29,6 +29,10 @@ fn the_bank_scenario_runs_and_reports_each_step() {
         "time travel: account",
         "at version 2: balance 200",
         "before the correction (version 3): balance 80",
+        "transfer 90 to savings (one unit)",
+        "state v2: {\"balance\":190",
+        "error: command 0 of the unit (`withdraw` on account/",
+        "nothing was written: rule broken: insufficient funds: the balance is 0, the withdrawal 1",
         "fetch after close:",
         "not found",
     ] {
@@ -59,6 +63,8 @@ async fn the_bank_scenario_runs_on_postgres() {
         "error: rule broken: insufficient funds: the balance is 80, the withdrawal 1000",
         "accounts with balance >= 100, richest first (2 of 2)",
         "before the correction (version 3): balance 80",
+        "transfer 90 to savings (one unit)",
+        "nothing was written: rule broken: insufficient funds: the balance is 0, the withdrawal 1",
     ] {
         assert!(
             stdout.contains(expected),

@@ -26,6 +26,8 @@ pub mod replay;
 pub mod root_errors;
 pub mod tenancy;
 pub mod time_travel;
+pub mod unit_concurrency;
+pub mod units;
 pub mod upcasting;
 pub mod upgrade;
 
@@ -132,6 +134,23 @@ macro_rules! __with_cases {
             }
             tenancy {
                 tenant_walls,
+            }
+            units {
+                transfer_is_all_or_nothing,
+                every_refusal_writes_nothing,
+                same_stream_chains,
+                creates_in_a_unit,
+                unit_replay,
+                unit_limits,
+                unit_tenancy,
+            }
+            unit_concurrency {
+                stale_stream_in_unit,
+                units_race_single_commands,
+                units_across_domains,
+                cancelled_unit_changes_no_other_answer,
+                busy_stream_lets_a_unit_in,
+                unit_given_up_while_waiting,
             }
             upgrade {
                 added_action_trusts_stored_states,

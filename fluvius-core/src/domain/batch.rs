@@ -95,6 +95,14 @@ struct Decided<'p> {
     record: Option<IdempotencyRecord>,
 }
 
+/// What deciding one command produced: how many events it stamped, the head they lead to and
+/// its idempotency record.
+pub(crate) struct Decision {
+    pub(crate) events: usize,
+    pub(crate) head: CachedStream,
+    pub(crate) record: Option<IdempotencyRecord>,
+}
+
 impl DomainInner {
     /// Decides and commits a batch of commands of one stream, answering each of them.
     pub(crate) async fn run_batch(
@@ -285,8 +293,38 @@ impl DomainInner {
         head: &CachedStream,
         events: &mut Vec<EventEnvelope>,
     ) -> Result<Decided<'p>, Error> {
-        let command = &pending.command;
-        let descriptor = &pending.action.descriptor;
+        let fingerprint = pending.fingerprint.as_deref();
+        let decision = self
+            .decide_command(
+                &pending.command,
+                &pending.action,
+                fingerprint,
+                key,
+                head,
+                events,
+            )
+            .await?;
+        Ok(Decided {
+            pending,
+            events: decision.events,
+            head: decision.head,
+            record: decision.record,
+        })
+    }
+
+    /// [`DomainInner::decide`] for a command anywhere (a stream's batch or a unit): the
+    /// policies of existence, the expected version, the action (a panic caught), its events
+    /// stamped onto `events`, the head they lead to and the idempotency record.
+    pub(crate) async fn decide_command(
+        &self,
+        command: &Command,
+        action: &ActionEntry,
+        fingerprint: Option<&str>,
+        key: &StreamKey,
+        head: &CachedStream,
+        events: &mut Vec<EventEnvelope>,
+    ) -> Result<Decision, Error> {
+        let descriptor = &action.descriptor;
         let root = &command.root;
         if descriptor.creates {
             if head.version > 0 {
@@ -304,9 +342,9 @@ impl DomainInner {
             return Err(conflict(command, expected, head.version));
         }
 
-        let handler = &self.aggregates[pending.action.aggregate].handler;
+        let handler = &self.aggregates[action.aggregate].handler;
         let call = ActionCall::new(
-            pending.action.index,
+            action.index,
             &command.context,
             root,
             head.state.as_ref(),
@@ -361,7 +399,7 @@ impl DomainInner {
             },
             _ => head.clone(),
         };
-        let record = match &pending.fingerprint {
+        let record = match fingerprint {
             Some(fingerprint) => {
                 let state = next.state.to_json().map_err(|e| Error::Decode {
                     what: format!("state of {root}"),
@@ -370,7 +408,7 @@ impl DomainInner {
                 Some(IdempotencyRecord::new(
                     key.tenant.clone(),
                     idempotency_key(&self.namespace, command.id),
-                    fingerprint.clone(),
+                    fingerprint.to_owned(),
                     root.clone(),
                     head.version,
                     next.version,
@@ -380,8 +418,7 @@ impl DomainInner {
             }
             None => None,
         };
-        Ok(Decided {
-            pending,
+        Ok(Decision {
             events: count,
             head: next,
             record,
@@ -481,13 +518,13 @@ async fn run_action(
 /// most 8 ms, with full jitter so that competing processes spread out instead of colliding again.
 /// The ceiling stays low because a writer that keeps committing never waits: many quick tries
 /// beat a few long sleeps against it.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let ceiling = (250u64 << attempt.saturating_sub(1).min(5)).min(8_000);
     let jitter = Uuid::new_v4().as_u64_pair().0 % (ceiling + 1);
     Duration::from_micros(jitter)
 }
 
-fn conflict(command: &Command, expected: u64, actual: u64) -> Error {
+pub(crate) fn conflict(command: &Command, expected: u64, actual: u64) -> Error {
     Error::VersionConflict {
         resource: command.root.resource.clone(),
         id: command.root.id.clone(),

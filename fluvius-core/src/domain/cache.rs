@@ -4,6 +4,11 @@
 //! Commands on one stream queue behind one driver, so in one process they never conflict with each
 //! other; the backend's expected-version check still guards against other processes. The driver
 //! takes every queued command and commits them together (group commit).
+//!
+//! A claim (an import, a unit of commands over several streams) holds a stream as its driver
+//! would. A claim that waits is served before the driver's next batch, so a busy stream cannot
+//! keep a unit out; a driver always runs one batch before it yields, so units cannot keep
+//! single commands out either.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash};
@@ -50,6 +55,8 @@ struct SlotInner {
     queue: VecDeque<Arc<Pending>>,
     driving: bool,
     head: Option<CachedStream>,
+    /// Claims waiting for the stream: the driver yields to them after its current batch.
+    claimants: usize,
 }
 
 impl Slot {
@@ -66,16 +73,20 @@ impl Slot {
     }
 
     /// The next commands to decide, oldest first, skipping those whose caller stopped waiting
-    /// before they were taken. When none is left the driver parks `head` and stops driving, in
-    /// one step with the check, so a command submitted meanwhile always finds a driver.
+    /// before they were taken. When none is left, or when `may_yield` and a claim waits, the
+    /// driver parks `head` and stops driving, in one step with the check, so a command
+    /// submitted meanwhile always finds a driver (a claim that ends with commands queued starts
+    /// one, see [`Slot::unclaim`]).
     pub(crate) fn next_batch(
         &self,
         max: usize,
         head: &mut Option<CachedStream>,
+        may_yield: bool,
     ) -> Option<Vec<Arc<Pending>>> {
         let mut inner = self.inner.lock();
         let mut batch = Vec::new();
-        while batch.len() < max {
+        let yields = may_yield && inner.claimants > 0;
+        while !yields && batch.len() < max {
             let Some(pending) = inner.queue.pop_front() else {
                 break;
             };
@@ -93,21 +104,43 @@ impl Slot {
         Some(batch)
     }
 
-    /// Waits until no driver runs, then holds the stream as its driver would (for an import that
-    /// writes many streams at once); returns the parked head. End with [`Slot::unclaim`].
-    pub(crate) async fn claim(&self) -> Option<CachedStream> {
-        loop {
-            let mut released = std::pin::pin!(self.released.notified());
-            released.as_mut().enable();
-            {
-                let mut inner = self.inner.lock();
-                if !inner.driving {
-                    inner.driving = true;
-                    return inner.head.take();
-                }
+    /// Holds the stream as its driver would if no driver runs, returning the parked head;
+    /// otherwise counts the caller as a waiting claim (once: `counted` remembers it) and returns
+    /// `None`. The caller waits on [`Slot::released`] and tries again, and ends a wait it gives
+    /// up with [`Slot::cancel_claim`]. End a claim with [`Slot::unclaim`].
+    pub(crate) fn try_claim(&self, counted: &mut bool) -> Option<Option<CachedStream>> {
+        let mut inner = self.inner.lock();
+        if !inner.driving {
+            if std::mem::take(counted) {
+                inner.claimants -= 1;
             }
-            released.await;
+            inner.driving = true;
+            return Some(inner.head.take());
         }
+        if !*counted {
+            inner.claimants += 1;
+            *counted = true;
+        }
+        None
+    }
+
+    /// A future that completes when the stream stops being driven; enable it before
+    /// [`Slot::try_claim`] so that a release in between is not missed.
+    pub(crate) fn released(&self) -> tokio::sync::futures::Notified<'_> {
+        self.released.notified()
+    }
+
+    /// Gives up a counted wait for a claim. Returns true when the caller must start a driver:
+    /// a driver stopped for the claims, commands are queued, and no claim is left to take the
+    /// stream (the slot is then marked driven).
+    pub(crate) fn cancel_claim(&self) -> bool {
+        let mut inner = self.inner.lock();
+        inner.claimants -= 1;
+        if inner.claimants == 0 && !inner.driving && !inner.queue.is_empty() {
+            inner.driving = true;
+            return true;
+        }
+        false
     }
 
     /// Ends a claim, parking `head`. Returns true when commands queued meanwhile: the slot is

@@ -10,6 +10,7 @@ mod idempotency;
 mod import;
 mod process;
 mod refresh;
+mod unit;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub(crate) use head::{empty_head, fold_onto, fold_owned};
 pub use idempotency::idempotency_key;
 pub use import::{ImportEvent, ImportReport};
 pub use refresh::{MAX_REFRESH_BATCH, RefreshOptions, RefreshReport};
+pub use unit::MAX_UNIT_COMMANDS;
 
 /// A bounded context: its namespace, aggregates, resources and the backend they live in.
 ///

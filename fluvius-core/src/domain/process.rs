@@ -157,14 +157,47 @@ pub(crate) struct Claim {
 }
 
 impl Claim {
+    /// Waits for the stream (before the driver's next batch when a driver runs), then holds it.
     pub(crate) async fn new(domain: &Arc<DomainInner>, key: StreamKey) -> Claim {
         let slot = domain.cache.slot(&key);
-        let head = slot.claim().await;
+        let mut waiting = Waiting {
+            domain,
+            key: &key,
+            slot: &slot,
+            counted: false,
+        };
+        let head = loop {
+            let mut released = std::pin::pin!(slot.released());
+            released.as_mut().enable();
+            if let Some(head) = slot.try_claim(&mut waiting.counted) {
+                break head;
+            }
+            released.await;
+        };
+        drop(waiting);
         Claim {
             domain: domain.clone(),
             key,
             slot,
             head,
+        }
+    }
+}
+
+/// A claim still waiting: if its caller gives up, commands a driver left queued for it get a
+/// driver again.
+struct Waiting<'a> {
+    domain: &'a Arc<DomainInner>,
+    key: &'a StreamKey,
+    slot: &'a StreamSlot,
+    counted: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.counted && self.slot.cancel_claim() {
+            self.domain
+                .spawn_driver(self.key.clone(), self.slot.clone());
         }
     }
 }
@@ -204,8 +237,12 @@ async fn drive(domain: Arc<DomainInner>, key: StreamKey, slot: StreamSlot) {
             return;
         }
     };
-    while let Some(batch) = slot.next_batch(MAX_BATCH, &mut head) {
+    // A claim that waits (a unit, an import) goes before the next batch, but not before the
+    // first: every driver does some of the work it was started for.
+    let mut may_yield = false;
+    while let Some(batch) = slot.next_batch(MAX_BATCH, &mut head, may_yield) {
         domain.run_batch(&key, entry, &mut head, &batch).await;
+        may_yield = true;
         if slot.has_waiting() {
             // Let the answered callers go (the one polling this driver included: it moves the
             // driver to a task of its own) and queue their next commands into a larger batch.
