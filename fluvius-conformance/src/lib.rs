@@ -48,6 +48,7 @@ pub mod cases;
 pub mod domain;
 pub mod gate;
 pub mod ledger;
+pub mod policy;
 pub mod probe;
 pub mod support;
 pub mod wrap;

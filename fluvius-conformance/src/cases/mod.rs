@@ -18,6 +18,7 @@ pub mod import;
 pub mod isolation;
 pub mod limits;
 pub mod log;
+pub mod policies;
 pub mod query_filters;
 pub mod query_pages;
 pub mod query_values;
@@ -126,6 +127,11 @@ macro_rules! __with_cases {
             }
             tenancy {
                 tenant_walls,
+            }
+            policies {
+                commands_obey_policies,
+                reads_hide_what_policies_hide,
+                find_sees_only_visible_roots,
             }
             upgrade {
                 added_action_trusts_stored_states,

@@ -303,6 +303,7 @@ impl DomainInner {
         {
             return Err(conflict(command, expected, head.version));
         }
+        self.authorize_command(command, head)?;
 
         let handler = &self.aggregates[pending.action.aggregate].handler;
         let call = ActionCall::new(

@@ -7,6 +7,7 @@ mod digest;
 mod head;
 mod idempotency;
 mod import;
+mod policy;
 mod process;
 mod refresh;
 
@@ -31,6 +32,7 @@ use cache::StreamCache;
 pub(crate) use head::{empty_head, fold_onto};
 pub use idempotency::idempotency_key;
 pub use import::{ImportEvent, ImportReport};
+pub(crate) use policy::Visible;
 pub use refresh::{MAX_REFRESH_BATCH, RefreshOptions, RefreshReport};
 
 /// A bounded context: its namespace, aggregates, resources and the backend they live in.
@@ -53,6 +55,7 @@ pub(crate) struct DomainInner {
     pub(crate) cache: StreamCache,
     pub(crate) max_retries: u32,
     pub(crate) stats: Stats,
+    pub(crate) policy: Option<Arc<dyn crate::policy::PolicyEngine>>,
 }
 
 /// Counters of what the domain's command pipeline did.
@@ -293,6 +296,9 @@ fn check_command(command: &Command) -> Result<(), LimitError> {
     limits::check_bounded_text("the tenant", &context.tenant)?;
     if let Some(user) = &context.user {
         limits::check_text("the user", user)?;
+    }
+    for role in &context.roles {
+        limits::check_text("a role", role)?;
     }
     for (name, value) in &context.headers {
         limits::check_text("a header name", name)?;
