@@ -82,6 +82,28 @@ pub struct PolicyRequest<'a> {
     pub exists: bool,
 }
 
+impl<'a> PolicyRequest<'a> {
+    /// A request on an existing root (engines' own tests; the domain makes the real ones).
+    pub fn new(
+        namespace: &'a str,
+        context: &'a Context,
+        operation: Operation<'a>,
+        resource: &'a str,
+        id: &'a str,
+        state: &'a Value,
+    ) -> Self {
+        PolicyRequest {
+            namespace,
+            context,
+            operation,
+            resource,
+            id,
+            state,
+            exists: true,
+        }
+    }
+}
+
 /// Which roots of a resource kind a principal may list.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
@@ -92,6 +114,17 @@ pub struct VisibilityRequest<'a> {
     pub context: &'a Context,
     /// The resource kind.
     pub resource: &'a str,
+}
+
+impl<'a> VisibilityRequest<'a> {
+    /// A visibility request (engines' own tests; the domain makes the real ones).
+    pub fn new(namespace: &'a str, context: &'a Context, resource: &'a str) -> Self {
+        VisibilityRequest {
+            namespace,
+            context,
+            resource,
+        }
+    }
 }
 
 /// An engine's answer to a [`PolicyRequest`], with the policies that decided it.
