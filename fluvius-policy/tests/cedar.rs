@@ -7,38 +7,10 @@ mod support;
 use std::sync::Arc;
 
 use fluvius::prelude::*;
-use fluvius::{Error, policy::PolicyEngine};
+use fluvius::Error;
 use fluvius_policy::{CedarEngine, CedarError};
-use serde_json::{Value, json};
-use support::{Account, ctx};
-
-const POLICIES: &str = r#"
-@id("tellers-open")
-permit(principal in bank::Role::"teller", action == bank::Action::"open", resource is bank::account);
-
-@id("tellers-deposit")
-permit(principal in bank::Role::"teller", action == bank::Action::"deposit", resource is bank::account);
-
-@id("owner-withdraws")
-permit(principal, action == bank::Action::"withdraw", resource is bank::account)
-when { resource.owner == principal.id };
-
-@id("owner-reads")
-permit(principal, action in bank::Action::"read", resource is bank::account)
-when { resource.owner == principal.id };
-
-@id("tellers-read-unfrozen")
-permit(principal in bank::Role::"teller", action in bank::Action::"read", resource is bank::account)
-when { !resource.frozen || resource.balance < 0 };
-
-@id("frozen-is-for-admins")
-forbid(principal, action in bank::Action::"write", resource is bank::account)
-when { resource.frozen }
-unless { principal.roles.contains("admin") };
-
-@id("admins-all")
-permit(principal in bank::Role::"admin", action, resource);
-"#;
+use serde_json::json;
+use support::{Account, POLICIES, ctx, open, run};
 
 fn engine(policies: &str) -> Result<CedarEngine, CedarError> {
     CedarEngine::new([support::builder().policy_model()], policies)
@@ -51,32 +23,12 @@ fn domain(engine: Arc<CedarEngine>) -> Domain {
         .expect("the domain builds")
 }
 
-async fn run(
-    domain: &Domain,
-    context: &Context,
-    key: &str,
-    payload: Value,
-    id: &str,
-) -> Result<Response, Error> {
-    let command = domain
-        .create_command(key, payload, ("account", id))?
-        .with_context(context.clone());
-    domain.process_command(command).await
-}
-
 fn denial(result: Result<Response, Error>) -> (String, Vec<String>) {
     let err = result.expect_err("the command is denied");
     let denial = err
         .denial()
         .unwrap_or_else(|| panic!("not a denial: {err:?}"));
     (denial.action.clone(), denial.policies.clone())
-}
-
-async fn open(domain: &Domain, id: &str, owner: &str, tags: &[&str]) {
-    let payload = json!({"owner": owner, "balance": 100, "tags": tags});
-    run(domain, &ctx("tess", &["teller"]), "open", payload, id)
-        .await
-        .expect("a teller opens");
 }
 
 #[tokio::test]
@@ -245,102 +197,5 @@ async fn reloads_are_atomic_and_validated() {
 
 #[tokio::test]
 async fn find_lists_exactly_what_the_authorizer_allows() {
-    let engine = Arc::new(engine(POLICIES).expect("fits"));
-    let domain = domain(engine.clone());
-    let owners = ["ann", "bob", "cy"];
-    for i in 0..15 {
-        let id = format!("acc-{i:02}");
-        open(
-            &domain,
-            &id,
-            owners[i % 3],
-            if i % 4 == 0 { &["vip"] } else { &[] },
-        )
-        .await;
-        if i % 5 == 0 {
-            run(&domain, &ctx("root", &["admin"]), "freeze", json!({}), &id)
-                .await
-                .expect("frozen");
-        }
-    }
-    let all = domain
-        .statemgr_for(&ctx("root", &["admin"]))
-        .find::<Value>("account", &Query::new().limit(100))
-        .await
-        .expect("admin");
-    assert_eq!(all.page.total, 15);
-    for who in [
-        ctx("ann", &[]),
-        ctx("bob", &[]),
-        ctx("tess", &["teller"]),
-        ctx("root", &["admin"]),
-        Context::new(),
-    ] {
-        // The authorizer's answer for `find` on each root, one by one.
-        let mut expected = Vec::new();
-        for record in &all.items {
-            let request = fluvius::policy::PolicyRequest::new(
-                "bank",
-                &who,
-                fluvius::policy::Operation::Find,
-                "account",
-                &record.id,
-                &record.state,
-            );
-            if engine.authorize(&request).expect("decides").allowed {
-                expected.push(record.id.clone());
-            }
-        }
-        let reads = domain.statemgr_for(&who);
-        let mut listed = Vec::new();
-        for page in 1.. {
-            let found = reads
-                .find::<Value>("account", &Query::new().sort(["id"]).limit(2).page(page))
-                .await
-                .expect("finds");
-            assert_eq!(
-                found.page.total,
-                expected.len() as u64,
-                "{:?}: the total",
-                who.user
-            );
-            if found.items.is_empty() {
-                break;
-            }
-            assert!(
-                found.items.len() == 2 || listed.len() + found.items.len() == expected.len(),
-                "a short page"
-            );
-            listed.extend(found.items.into_iter().map(|r| r.id));
-        }
-        assert_eq!(
-            listed, expected,
-            "{:?}: find and the authorizer disagree",
-            who.user
-        );
-        let vip = reads
-            .find::<Value>(
-                "account",
-                &Query::new().filter(json!({"tags.has": "vip"})).limit(100),
-            )
-            .await
-            .expect("finds");
-        let vips: Vec<_> = all
-            .items
-            .iter()
-            .filter(|r| r.state["tags"] == json!(["vip"]) && expected.contains(&r.id))
-            .map(|r| r.id.clone())
-            .collect();
-        assert_eq!(
-            vip.items.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
-            vips,
-            "the caller's filter AND the policies'"
-        );
-    }
-    let tellers = domain
-        .statemgr_for(&ctx("tess", &["teller"]))
-        .find::<Value>("account", &Query::new())
-        .await
-        .expect("teller");
-    assert_eq!(tellers.page.total, 12, "tellers see the unfrozen accounts");
+    support::find_agrees_with_the_authorizer(support::builder()).await;
 }
