@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use cedar_policy::{
-    ActionConstraint, Authorizer, Decision as CedarDecision, Effect, Entity, EntityUid, Policy,
-    PolicyId, PolicySet, Request, ResourceConstraint, Schema, ValidationMode, Validator,
+    ActionConstraint, Effect, Entity, EntityUid, Policy, PolicyId, PolicySet, Request,
+    ResourceConstraint, Schema, ValidationMode, Validator,
 };
 use fluvius_core::policy::QUERY_ACTIONS;
 use fluvius_core::{
@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 use crate::CedarError;
 use crate::entities::{self, Names};
 use crate::schema::{NamespaceModel, READ_GROUP, WRITE_GROUP};
+use crate::slot::Slot;
 use crate::translate::{self, Known};
 
 /// A [`PolicyEngine`] deciding with Cedar policies; see the [crate docs](crate).
@@ -47,7 +48,7 @@ struct Space {
     attrs: BTreeMap<String, BTreeMap<String, crate::schema::Attr>>,
     /// Per resource, its entity type as policies name it (`<ns>::<resource>`).
     type_names: HashMap<String, String>,
-    slots: HashMap<String, HashMap<String, PolicySet>>,
+    slots: HashMap<String, HashMap<String, Slot>>,
     /// Per action, its entity and its group's, so `action in Action::"read"` holds.
     actions: HashMap<String, [Entity; 2]>,
     /// Per resource, the policies that apply to `find`, in Cedar's JSON form.
@@ -185,7 +186,7 @@ fn space(model: &NamespaceModel, all: &PolicySet) -> Result<Space, CedarError> {
     })?;
     let read = names.action(READ_GROUP);
     let write = names.action(WRITE_GROUP);
-    let mut slots: HashMap<String, HashMap<String, PolicySet>> = HashMap::new();
+    let mut slots: HashMap<String, HashMap<String, Slot>> = HashMap::new();
     let mut actions = HashMap::new();
     let mut find: HashMap<String, Vec<FindPolicy>> = HashMap::new();
     let queries = QUERY_ACTIONS.iter().map(|q| {
@@ -210,14 +211,17 @@ fn space(model: &NamespaceModel, all: &PolicySet) -> Result<Space, CedarError> {
             ],
         );
         for resource in resources {
-            let ty = &names.resources[&resource];
-            let mut set = PolicySet::new();
+            let ty = names.resources.get(&resource).ok_or_else(|| {
+                CedarError::Schema(format!(
+                    "command `{action}` of `{namespace}` applies to `{resource}`, which is not a resource of the domain"
+                ))
+            })?;
+            let mut slot = Slot::default();
             for policy in all.policies() {
                 if !action_matches(policy, &uid, group) || !resource_matches(policy, ty) {
                     continue;
                 }
-                // Ids are unique in `all`, so adding to a subset cannot clash.
-                let _ = set.add(policy.clone());
+                slot.add(policy, &names);
                 if action == "find" {
                     let json = policy.to_json().map_err(|e| CedarError::Untranslatable {
                         policy: policy.id().to_string(),
@@ -234,7 +238,7 @@ fn space(model: &NamespaceModel, all: &PolicySet) -> Result<Space, CedarError> {
             slots
                 .entry(resource.clone())
                 .or_default()
-                .insert(action.to_owned(), set);
+                .insert(action.to_owned(), slot);
         }
     }
     let type_names = names
@@ -338,7 +342,7 @@ impl PolicyEngine for CedarEngine {
         let compiled = self.compiled.load();
         let space = compiled.space(request.namespace)?;
         let action = request.operation.action();
-        let Some(set) = space
+        let Some(slot) = space
             .slots
             .get(request.resource)
             .and_then(|s| s.get(action))
@@ -368,17 +372,7 @@ impl PolicyEngine for CedarEngine {
             None,
         )
         .map_err(|e| PolicyError::new(format!("the request does not fit Cedar: {e}")))?;
-        let response =
-            Authorizer::new().is_authorized(&cedar_request, set, &entities::entities(all));
-        let policies: Vec<String> = response
-            .diagnostics()
-            .reason()
-            .map(|id| id.to_string())
-            .collect();
-        Ok(match response.decision() {
-            CedarDecision::Allow => Decision::allow(policies),
-            CedarDecision::Deny => Decision::deny(policies),
-        })
+        Ok(slot.decide(&cedar_request, &entities::entities(all), request.context))
     }
 
     fn visible(&self, request: &VisibilityRequest<'_>) -> Result<Visibility, PolicyError> {

@@ -30,6 +30,7 @@ mod engine;
 mod entities;
 mod error;
 mod schema;
+mod slot;
 mod translate;
 
 pub use engine::CedarEngine;

@@ -6,8 +6,8 @@ mod support;
 
 use std::sync::Arc;
 
-use fluvius::prelude::*;
 use fluvius::Error;
+use fluvius::prelude::*;
 use fluvius_policy::{CedarEngine, CedarError};
 use serde_json::json;
 use support::{Account, POLICIES, ctx, open, run};

@@ -81,7 +81,7 @@ fn policies(n: usize, single: bool) -> String {
                 "forbid(principal, action == bench::Action::\"cmd-0\", resource) when {{ resource.frozen && principal.id == \"user-{i}\" }};"
             ),
             0 => format!(
-                "forbid(principal, action in bench::Action::\"write\", resource) when {{ resource.frozen && principal.id == \"user-{i}\" }};"
+                "forbid(principal == bench::User::\"user-{i}\", action in bench::Action::\"write\", resource) when {{ resource.frozen }};"
             ),
             1..=4 => format!(
                 "permit(principal in bench::Role::\"role-{}\", action == bench::Action::\"cmd-{}\", resource is bench::account) when {{ resource.owner == principal.id || resource.tags.contains(\"shared\") }};",
