@@ -8,7 +8,8 @@
 //! positions; rejected commands of every kind writing nothing; optimistic concurrency within one
 //! domain and across two domains on one store; idempotency; replay equal to stored state; time
 //! travel; the filter DSL with sorting and pagination; soft deletion; zero and many events per
-//! command; typed and JSON commands; tenant walls. Each case is a
+//! command; typed and JSON commands; tenant walls; policies (denied commands writing nothing,
+//! hidden reads, exact `find` pages under a [policy engine](policy)). Each case is a
 //! `pub async fn(Arc<dyn Backend>)` that panics on failure (see [`cases`]).
 //!
 //! # Running the suite against a backend

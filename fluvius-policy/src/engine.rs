@@ -49,8 +49,8 @@ struct Space {
     /// Per resource, its entity type as policies name it (`<ns>::<resource>`).
     type_names: HashMap<String, String>,
     slots: HashMap<String, HashMap<String, Slot>>,
-    /// Per action, its entity and its group's, so `action in Action::"read"` holds.
-    actions: HashMap<String, [Entity; 2]>,
+    /// Per action, its entity (a member of its group), so `action in Action::"read"` holds.
+    actions: HashMap<String, Entity>,
     /// Per resource, the policies that apply to `find`, in Cedar's JSON form.
     find: HashMap<String, Vec<FindPolicy>>,
 }
@@ -205,10 +205,7 @@ fn space(model: &NamespaceModel, all: &PolicySet) -> Result<Space, CedarError> {
         let uid = names.action(action);
         actions.insert(
             action.to_owned(),
-            [
-                Entity::new_no_attrs(uid.clone(), HashSet::from([group.clone()])),
-                Entity::new_no_attrs(group.clone(), HashSet::new()),
-            ],
+            Entity::new_no_attrs(uid.clone(), HashSet::from([group.clone()])),
         );
         for resource in resources {
             let ty = names.resources.get(&resource).ok_or_else(|| {
@@ -359,10 +356,10 @@ impl PolicyEngine for CedarEngine {
             EntityUid::from_type_name_and_id(ty.clone(), cedar_policy::EntityId::new(request.id));
         let empty = BTreeMap::new();
         let attrs = space.attrs.get(request.resource).unwrap_or(&empty);
-        let mut all = entities::principal_entities(names, request.context);
+        let mut all = vec![entities::principal_entity(names, request.context)];
         all.push(entities::resource_entity(uid.clone(), attrs, request.state));
-        if let Some(action_entities) = space.actions.get(action) {
-            all.extend(action_entities.iter().cloned());
+        if let Some(action_entity) = space.actions.get(action) {
+            all.push(action_entity.clone());
         }
         let cedar_request = Request::new(
             names.principal(request.context),

@@ -53,8 +53,9 @@ impl Names {
     }
 }
 
-/// The principal entity and its role entities.
-pub(crate) fn principal_entities(names: &Names, context: &FluviusContext) -> Vec<Entity> {
+/// The principal entity, a member of its roles. The role entities themselves are not needed:
+/// `principal in Role::".."` reads the principal's parents only.
+pub(crate) fn principal_entity(names: &Names, context: &FluviusContext) -> Entity {
     let roles: HashSet<EntityUid> = context.roles.iter().map(|r| names.role(r)).collect();
     let attrs = HashMap::from([
         (
@@ -75,14 +76,8 @@ pub(crate) fn principal_entities(names: &Names, context: &FluviusContext) -> Vec
             RestrictedExpression::new_string(context.tenant.clone()),
         ),
     ]);
-    let mut entities: Vec<Entity> = roles
-        .iter()
-        .map(|r| Entity::new_no_attrs(r.clone(), HashSet::new()))
-        .collect();
-    let principal = Entity::new(names.principal(context), attrs, roles)
-        .unwrap_or_else(|_| Entity::new_no_attrs(names.principal(context), HashSet::new()));
-    entities.push(principal);
-    entities
+    Entity::new(names.principal(context), attrs, roles)
+        .unwrap_or_else(|_| Entity::new_no_attrs(names.principal(context), HashSet::new()))
 }
 
 /// The resource entity with the attributes its state has; a value Cedar cannot hold (an

@@ -72,7 +72,9 @@ fn model() -> PolicyModel {
 }
 
 fn policies(n: usize, single: bool) -> String {
-    let action = |i: usize| if single { 0 } else { i % COMMANDS };
+    // The action is drawn independently of the kind of policy (`i % 20`), so every kind spreads
+    // over every command.
+    let action = |i: usize| if single { 0 } else { (i / 20 + i) % COMMANDS };
     let mut text = String::new();
     for i in 0..n {
         let policy = match i % 20 {
