@@ -127,6 +127,19 @@ unless { principal.roles.contains("admin") };
 
 @id("admins-all")
 permit(principal in bank::Role::"admin", action, resource);
+
+@id("auditors-find")
+permit(principal in bank::Role::"auditor", action == bank::Action::"find", resource is bank::account)
+when {
+    (resource.tags.containsAny(["vip", "audit"]) && resource.balance >= 100)
+    || resource in [bank::account::"acc-01", bank::account::"acc-02"]
+    || ["cy"].contains(resource.owner)
+}
+unless { resource has note && resource.note == "sealed" };
+
+@id("auditors-skip-frozen")
+forbid(principal in bank::Role::"auditor", action == bank::Action::"find", resource is bank::account)
+when { resource.owner != "bob" && resource.frozen && !(resource.balance > 1000) };
 "#;
 
 pub async fn run(
@@ -184,6 +197,8 @@ pub async fn find_agrees_with_the_authorizer(builder: DomainBuilder) {
         ctx("bob", &[]),
         ctx("tess", &["teller"]),
         ctx("root", &["admin"]),
+        ctx("ada", &["auditor"]),
+        ctx("ann", &["auditor"]),
         Context::new(),
     ] {
         // The authorizer's answer for `find` on each root, one by one.
@@ -200,6 +215,12 @@ pub async fn find_agrees_with_the_authorizer(builder: DomainBuilder) {
             if engine.authorize(&request).expect("decides").allowed {
                 expected.push(record.id.clone());
             }
+        }
+        if who.roles.contains("auditor") {
+            assert!(
+                !expected.is_empty() && expected.len() < all.items.len(),
+                "the auditors' policies select some roots, not all: {expected:?}"
+            );
         }
         let reads = domain.statemgr_for(&who);
         let mut listed = Vec::new();
