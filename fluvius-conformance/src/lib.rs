@@ -9,7 +9,8 @@
 //! domain and across two domains on one store; idempotency; replay equal to stored state; time
 //! travel; the filter DSL with sorting and pagination; soft deletion; zero and many events per
 //! command; typed and JSON commands; tenant walls; units of several commands committed all or
-//! none, alone and under concurrency. Each case is a
+//! none, alone and under concurrency; policies (denied commands writing nothing, hidden reads,
+//! exact `find` pages under a [policy engine](policy)). Each case is a
 //! `pub async fn(Arc<dyn Backend>)` that panics on failure (see [`cases`]).
 //!
 //! # Running the suite against a backend
@@ -49,6 +50,7 @@ pub mod cases;
 pub mod domain;
 pub mod gate;
 pub mod ledger;
+pub mod policy;
 pub mod probe;
 pub mod support;
 pub mod wrap;

@@ -1,6 +1,6 @@
 //! Who runs a command, for which tenant, and when: the context every command carries.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -25,6 +25,13 @@ pub struct Context {
     pub time: DateTime<Utc>,
     /// Free-form headers (request id, client, ...), stored with every event.
     pub headers: BTreeMap<String, String>,
+    /// The acting user's roles, for policies (`teller`, `admin`); not stored with events.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub roles: BTreeSet<String>,
+    /// Further facts about the acting user for policies (claims of a token, a department, ...);
+    /// not stored with events.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, serde_json::Value>,
     /// The id of the command being processed; set by the domain before the action runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_id: Option<Uuid>,
@@ -50,6 +57,8 @@ impl Context {
             causation_id: None,
             time: Utc::now(),
             headers: BTreeMap::new(),
+            roles: BTreeSet::new(),
+            claims: BTreeMap::new(),
             command_id: None,
             root: None,
         }
@@ -82,6 +91,28 @@ impl Context {
     /// Sets the business time.
     pub fn time(mut self, time: DateTime<Utc>) -> Self {
         self.time = time;
+        self
+    }
+
+    /// Adds a role of the acting user.
+    pub fn role(mut self, role: impl Into<String>) -> Self {
+        self.roles.insert(role.into());
+        self
+    }
+
+    /// Adds roles of the acting user.
+    pub fn roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.roles.extend(roles.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds a claim about the acting user.
+    pub fn claim(mut self, name: impl Into<String>, value: serde_json::Value) -> Self {
+        self.claims.insert(name.into(), value);
         self
     }
 

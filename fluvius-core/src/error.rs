@@ -43,6 +43,10 @@ pub enum Error {
         /// The resources the action accepts, comma separated.
         allowed: String,
     },
+    /// A policy denied the command: nothing was written. The denial names the command, the root,
+    /// the user and the deciding policies.
+    #[error("{0}")]
+    Forbidden(Box<crate::policy::Denial>),
     /// The aggregate root does not exist (or was deleted).
     #[error("{resource} `{id}` not found")]
     NotFound {
@@ -223,6 +227,7 @@ impl Error {
             Error::UnknownCommand(_) => "unknown-command",
             Error::UnknownResource(_) => "unknown-resource",
             Error::ForbiddenResource { .. } => "forbidden-resource",
+            Error::Forbidden(_) => "forbidden",
             Error::NotFound { .. } => "not-found",
             Error::AlreadyExists { .. } => "already-exists",
             Error::VersionConflict { .. } => "version-conflict",
@@ -253,6 +258,20 @@ impl Error {
     /// Whether the error is (or a unit failed on) a [`Error::VersionConflict`].
     pub fn is_conflict(&self) -> bool {
         matches!(self.innermost(), Error::VersionConflict { .. })
+    }
+
+    /// Whether the error is a policy's denial ([`Error::Forbidden`]).
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, Error::Forbidden(_))
+    }
+
+    /// The denial, when the error is a policy's ([`Error::Forbidden`]): what was denied and the
+    /// ids of the policies that decided.
+    pub fn denial(&self) -> Option<&crate::policy::Denial> {
+        match self {
+            Error::Forbidden(denial) => Some(denial),
+            _ => None,
+        }
     }
 
     /// Whether the error is (or a unit failed on) a [`Error::NotFound`].

@@ -16,6 +16,7 @@ pub mod filter;
 mod ids;
 pub mod limits;
 pub mod log;
+pub mod policy;
 mod response;
 pub mod signal;
 pub mod state;
@@ -41,6 +42,10 @@ pub use error::{Detail, DomainError, Error};
 pub use event::{EventEnvelope, EventMetadata, RawEvent};
 pub use limits::{Limit, LimitError};
 pub use log::{LogCursor, LogFilter, LogPage, LogQuery, ParseCursorError};
+pub use policy::{
+    Decision, Denial, Operation, PolicyEngine, PolicyError, PolicyModel, PolicyRequest, Visibility,
+    VisibilityRequest,
+};
 pub use response::Response;
 pub use signal::{CommitSignal, CommitWatch};
 pub use state::{AnyState, Apply, State};

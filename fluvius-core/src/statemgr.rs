@@ -9,12 +9,13 @@ use serde_json::Value;
 
 use crate::backend::{StateDoc, StateQuery, StreamKey, StreamRange};
 use crate::context::Context;
-use crate::domain::{Domain, ResourceEntry};
+use crate::domain::{Domain, ResourceEntry, Visible};
 use crate::error::Error;
 use crate::event::EventEnvelope;
 use crate::filter::{Filter, FilterError, Page, PageInfo, parse_sort};
 use crate::limits::{self, LimitError};
 use crate::log::{LogPage, LogQuery};
+use crate::policy::Operation;
 use crate::state::{AnyState, State};
 
 /// A point in a stream's past.
@@ -198,6 +199,7 @@ impl StateManager {
         if head.version == 0 || (head.deleted && !self.include_deleted) {
             return Err(Error::not_found(resource, &id));
         }
+        inner.authorize_read(&self.context, Operation::Fetch, resource, &id, &head)?;
         let created_by = if with_creator {
             self.first_event(&key).await?.and_then(|e| e.metadata.user)
         } else {
@@ -213,6 +215,29 @@ impl StateManager {
             updated_at: head.updated_at.unwrap_or_default(),
             updated_by: head.updated_by,
         })
+    }
+
+    /// Asks the policy engine whether a read of a root's past or events may see it, judged by
+    /// the root as it is now. A root without events has nothing to hide: the read itself
+    /// answers it (not found, or an empty history).
+    async fn authorize_root(
+        &self,
+        entry: &ResourceEntry,
+        id: &str,
+        operation: Operation<'_>,
+    ) -> Result<(), Error> {
+        let inner = &self.domain.inner;
+        if !self.domain.has_policy() {
+            return Ok(());
+        }
+        check_id(id)?;
+        let resource = entry.descriptor.name;
+        let key = inner.stream_key(&self.context.tenant, resource, id);
+        let head = inner.load_from(inner.reader(), &key, entry).await?;
+        if head.version == 0 {
+            return Ok(());
+        }
+        inner.authorize_read(&self.context, operation, resource, id, &head)
     }
 
     /// The first event of a stream, if it has one.
@@ -242,6 +267,7 @@ impl StateManager {
     ) -> Result<Record<T>, Error> {
         let id = id.to_string();
         let entry = self.resource::<T>(resource)?;
+        self.authorize_root(entry, &id, Operation::FetchAt).await?;
         let past = self.fold_at(entry, &id, at).await?;
         past.into_record(id, resource)
     }
@@ -255,6 +281,7 @@ impl StateManager {
     ) -> Result<Record<Value>, Error> {
         let id = id.to_string();
         let entry = self.resource::<Value>(resource)?;
+        self.authorize_root(entry, &id, Operation::FetchAt).await?;
         let past = self.fold_at(entry, &id, at).await?;
         past.into_record(id, resource)
     }
@@ -383,6 +410,7 @@ impl StateManager {
         let id = id.to_string();
         let entry = self.resource::<Value>(resource)?;
         check_id(&id)?;
+        self.authorize_root(entry, &id, Operation::History).await?;
         let key = self
             .domain
             .inner
@@ -424,6 +452,17 @@ impl StateManager {
         let sort = parse_sort(&query.sort, &entry.fields)?;
         limits::check_sort_keys(sort.len()).map_err(refused)?;
         let page = Page::request(query.limit, query.offset, query.page)?;
+        let inner = &self.domain.inner;
+        let filter = match inner.visible_roots(&self.context, entry)? {
+            Visible::All => filter,
+            Visible::Only(visible) => Filter::And(vec![visible, filter]),
+            Visible::Nothing => {
+                return Ok(Found {
+                    items: Vec::new(),
+                    page: PageInfo::new(0, &page),
+                });
+            }
+        };
         let state_query = StateQuery {
             tenant: self.context.tenant.clone(),
             namespace: self.domain.inner.namespace.clone(),
@@ -433,7 +472,6 @@ impl StateManager {
             page,
             include_deleted: self.include_deleted,
         };
-        let inner = &self.domain.inner;
         let found = inner.reader().find(&state_query).await?;
         let mut items = Vec::with_capacity(found.rows.len());
         for row in found.rows {

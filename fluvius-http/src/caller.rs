@@ -81,6 +81,7 @@ impl Caller {
         context = context.header(REQUEST_ID_HEADER, self.ids.request_id.clone());
         if !self.principal.roles.is_empty() {
             context = context.header(ROLES_HEADER, self.principal.roles.join(","));
+            context = context.roles(self.principal.roles.iter().cloned());
         }
         context
     }

@@ -164,6 +164,25 @@ pub fn from_error(err: &Error) -> Problem {
         Error::UnknownCommand(_) | Error::UnknownResource(_) | Error::NotFound { .. } => {
             Problem::new(StatusCode::NOT_FOUND, code, err.to_string())
         }
+        Error::Forbidden(denial) => {
+            // The deciding policies' ids stay out of the answer (their names may say more than
+            // the caller should learn); they go to `tracing`, and the error keeps them.
+            tracing::info!(
+                action = %denial.action,
+                resource = %denial.resource,
+                id = %denial.id,
+                policies = ?denial.policies,
+                "denied by policy"
+            );
+            Problem::new(
+                StatusCode::FORBIDDEN,
+                code,
+                format!(
+                    "`{}` on {} `{}` is not allowed for this caller",
+                    denial.action, denial.resource, denial.id
+                ),
+            )
+        }
         Error::ForbiddenResource { .. } => {
             Problem::new(StatusCode::FORBIDDEN, code, err.to_string())
         }

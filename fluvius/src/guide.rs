@@ -46,3 +46,7 @@ pub mod http {}
 #[cfg(feature = "readside")]
 #[doc = include_str!("../../docs/readside.md")]
 pub mod readside {}
+
+#[cfg(feature = "policy")]
+#[doc = include_str!("../../docs/policies.md")]
+pub mod policies {}

@@ -63,6 +63,7 @@
 //! | `memory` | yes     | `MemBackend`, the in-memory backend, used when no backend is configured |
 //! | `postgres` | no    | `PgBackend`, the PostgreSQL backend on sqlx: `.backend(PgBackend::connect(url).await?)` |
 //! | `http`   | no      | `fluvius::http`: the HTTP API on axum, `HttpApi::builder().domain(d).build()?.router()` |
+//! | `policy` | no      | `fluvius::policy::CedarEngine`: policies in Cedar, validated against a schema generated from the domains |
 //! | `readside` | no    | `fluvius::readside`: catch-up subscriptions, projections, event handlers (with `postgres`: their PostgreSQL stores) |
 //!
 //! # The macros
@@ -105,6 +106,14 @@ pub use fluvius_http as http;
 /// The read side: catch-up subscriptions, projections and event handlers (feature `readside`).
 #[cfg(feature = "readside")]
 pub use fluvius_readside as readside;
+
+/// Policies: the [`PolicyEngine`](policy::PolicyEngine) trait a domain consults before every
+/// command and read, and (feature `policy`) the Cedar engine [`CedarEngine`](policy::CedarEngine).
+pub mod policy {
+    pub use fluvius_core::policy::*;
+    #[cfg(feature = "policy")]
+    pub use fluvius_policy::{CedarEngine, CedarError, READ_GROUP, WRITE_GROUP};
+}
 
 #[doc(hidden)]
 pub use fluvius_core::__private;

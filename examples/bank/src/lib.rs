@@ -304,6 +304,28 @@ pub async fn transfer(
     }
 }
 
+/// Where the bank's Cedar policies live: "tellers deposit, only the owner withdraws".
+pub const POLICY_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/bank.cedar");
+
+/// The bank domain on the backend configured by `builder`, consulting the Cedar policies of
+/// `policies` (the text of a policy file such as [`POLICY_FILE`]). The engine is returned too,
+/// for reloading. A policy that does not fit the domain is an error here, at startup.
+pub fn domain_with_policies(
+    builder: fluvius::DomainBuilder,
+    policies: &str,
+) -> Result<(Domain, std::sync::Arc<fluvius::policy::CedarEngine>), fluvius::Error> {
+    use fluvius::DomainBuilderExt;
+    let builder = builder.aggregate(Banking);
+    let engine = fluvius::policy::CedarEngine::from_sources(
+        [builder.policy_model()],
+        [(POLICY_FILE, policies)],
+    )
+    .map_err(|err| fluvius::Error::Config(err.to_string()))?;
+    let engine = std::sync::Arc::new(engine);
+    let domain = builder.shared_policy(engine.clone()).build()?;
+    Ok((domain, engine))
+}
+
 /// The bank domain on the backend configured by `builder` (the in-memory one by default).
 pub fn domain(builder: fluvius::DomainBuilder) -> Result<Domain, fluvius::Error> {
     use fluvius::DomainBuilderExt;

@@ -262,5 +262,63 @@ async fn scenario(builder: fluvius::DomainBuilder) -> Result<(), Error> {
         .fetch("account", &id)
         .await?;
     println!("> with deleted roots included: {kept:?}");
+    policies().await
+}
+
+/// The same bank with its Cedar policies (`policies/bank.cedar`, read now, at startup):
+/// tellers deposit, only the owner withdraws, and reads show only what the reader may see.
+async fn policies() -> Result<(), Error> {
+    let text = std::fs::read_to_string(example_bank::POLICY_FILE).map_err(|err| {
+        Error::Config(format!("cannot read {}: {err}", example_bank::POLICY_FILE))
+    })?;
+    let (domain, engine) = example_bank::domain_with_policies(Domain::builder("banking"), &text)?;
+    println!("> with policies {:?} (in memory)", engine.policy_ids());
+    let teller = Context::new().user("tess").role("teller");
+    let ada = Context::new().user("c-ada");
+    let mut accounts = Vec::new();
+    for owner in ["c-ada", "c-bob"] {
+        let open = OpenAccount {
+            customer_id: owner.into(),
+            initial_balance: 200,
+        };
+        let opened = domain
+            .execute_as(&teller, open, AggRoot::generate("account"))
+            .await?;
+        accounts.push(opened.root.id);
+    }
+    let id = &accounts[0];
+    domain
+        .execute_as(&teller, Deposit { amount: 50 }, ("account", id))
+        .await?;
+    println!("    the teller deposited 50 into {id}");
+    match domain
+        .execute_as(&teller, Withdraw { amount: 10 }, ("account", id))
+        .await
+    {
+        Err(err) => println!("    the teller's withdrawal: {err}"),
+        Ok(_) => println!("    the teller's withdrawal was unexpectedly accepted"),
+    }
+    let done = domain
+        .execute_as(&ada, Withdraw { amount: 10 }, ("account", id))
+        .await?;
+    println!("    the owner withdrew 10: version {}", done.version);
+    let mine = domain
+        .statemgr_for(&ada)
+        .find::<Account>("account", &Query::new())
+        .await?;
+    println!(
+        "    the owner lists {} of the {} accounts: {:?}",
+        mine.page.total,
+        accounts.len(),
+        mine.items.iter().map(|r| &r.id).collect::<Vec<_>>()
+    );
+    match domain
+        .statemgr_for(&ada)
+        .fetch::<Account>("account", &accounts[1])
+        .await
+    {
+        Err(err) => println!("    the owner reads another's account: {err}"),
+        Ok(_) => println!("    the owner read another's account"),
+    }
     Ok(())
 }

@@ -18,6 +18,7 @@ pub mod import;
 pub mod isolation;
 pub mod limits;
 pub mod log;
+pub mod policies;
 pub mod query_filters;
 pub mod query_pages;
 pub mod query_values;
@@ -151,6 +152,11 @@ macro_rules! __with_cases {
                 cancelled_unit_changes_no_other_answer,
                 busy_stream_lets_a_unit_in,
                 unit_given_up_while_waiting,
+            }
+            policies {
+                commands_obey_policies,
+                reads_hide_what_policies_hide,
+                find_sees_only_visible_roots,
             }
             upgrade {
                 added_action_trusts_stored_states,

@@ -341,6 +341,7 @@ impl DomainInner {
         {
             return Err(conflict(command, expected, head.version));
         }
+        self.authorize_command(command, head)?;
 
         let handler = &self.aggregates[action.aggregate].handler;
         let call = ActionCall::new(

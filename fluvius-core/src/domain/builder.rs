@@ -8,6 +8,7 @@ use crate::backend::Backend;
 use crate::context::{Clock, SystemClock};
 use crate::error::Error;
 use crate::filter::FieldIndex;
+use crate::policy::{PolicyEngine, PolicyModel};
 
 use super::cache::StreamCache;
 use super::digest::state_digest;
@@ -24,6 +25,7 @@ pub struct DomainBuilder {
     multi_tenant: bool,
     max_retries: u32,
     cache_capacity: usize,
+    policy: Option<Arc<dyn PolicyEngine>>,
 }
 
 impl DomainBuilder {
@@ -36,6 +38,7 @@ impl DomainBuilder {
             multi_tenant: false,
             max_retries: 100,
             cache_capacity: 100_000,
+            policy: None,
         }
     }
 
@@ -87,6 +90,37 @@ impl DomainBuilder {
         self
     }
 
+    /// Consults this policy engine before every command and read (default: none, everything
+    /// is allowed). The engine's [`bind`](PolicyEngine::bind) runs when the domain is built, and
+    /// its error fails the build.
+    pub fn policy<P: PolicyEngine>(self, engine: P) -> Self {
+        self.shared_policy(Arc::new(engine))
+    }
+
+    /// Consults a policy engine shared with other domains (one engine may serve several).
+    pub fn shared_policy(mut self, engine: Arc<dyn PolicyEngine>) -> Self {
+        self.policy = Some(engine);
+        self
+    }
+
+    /// What a policy engine needs to know about the domain configured so far: its namespace,
+    /// resource kinds with their state schemas, and commands. Engines that generate a schema
+    /// (the Cedar engine of `fluvius-policy`) are built from it.
+    pub fn policy_model(&self) -> PolicyModel {
+        let mut model = PolicyModel::new(self.namespace.clone());
+        for (_, descriptor) in &self.aggregates {
+            for resource in &descriptor.resources {
+                model = model.resource(resource.name, (resource.schema)());
+            }
+            for action in &descriptor.actions {
+                model = model.command(action.key, action.resources.iter().copied(), action.creates);
+            }
+        }
+        model.resources.sort_by(|a, b| a.name.cmp(&b.name));
+        model.commands.sort_by(|a, b| a.key.cmp(&b.key));
+        model
+    }
+
     /// Builds the domain on the configured backend, or on `default` when none was configured.
     pub fn build_or_else(
         mut self,
@@ -108,6 +142,15 @@ impl DomainBuilder {
     }
 
     fn assemble(self, backend: Arc<dyn Backend>) -> Result<Domain, Error> {
+        if let Some(engine) = &self.policy {
+            let model = self.policy_model();
+            engine.bind(&model).map_err(|err| {
+                Error::Config(format!(
+                    "the policy engine does not fit domain `{}`: {err}",
+                    self.namespace
+                ))
+            })?;
+        }
         if self.namespace.is_empty() {
             return Err(Error::Config("the namespace is empty".into()));
         }
@@ -171,6 +214,7 @@ impl DomainBuilder {
                 cache: StreamCache::new(self.cache_capacity),
                 max_retries: self.max_retries,
                 stats: Default::default(),
+                policy: self.policy,
             }),
         })
     }

@@ -8,6 +8,7 @@ mod events;
 mod head;
 mod idempotency;
 mod import;
+mod policy;
 mod process;
 mod refresh;
 mod unit;
@@ -33,6 +34,7 @@ use cache::StreamCache;
 pub(crate) use head::{empty_head, fold_onto, fold_owned};
 pub use idempotency::idempotency_key;
 pub use import::{ImportEvent, ImportReport};
+pub(crate) use policy::Visible;
 pub use refresh::{MAX_REFRESH_BATCH, RefreshOptions, RefreshReport};
 pub use unit::MAX_UNIT_COMMANDS;
 
@@ -56,6 +58,7 @@ pub(crate) struct DomainInner {
     pub(crate) cache: StreamCache,
     pub(crate) max_retries: u32,
     pub(crate) stats: Stats,
+    pub(crate) policy: Option<Arc<dyn crate::policy::PolicyEngine>>,
 }
 
 /// Counters of what the domain's command pipeline did.
@@ -296,6 +299,9 @@ fn check_command(command: &Command) -> Result<(), LimitError> {
     limits::check_bounded_text("the tenant", &context.tenant)?;
     if let Some(user) = &context.user {
         limits::check_text("the user", user)?;
+    }
+    for role in &context.roles {
+        limits::check_text("a role", role)?;
     }
     for (name, value) in &context.headers {
         limits::check_text("a header name", name)?;
