@@ -10,6 +10,7 @@
 
 pub mod history;
 pub mod readside;
+pub mod worker;
 
 use fluvius::prelude::*;
 use schemars::JsonSchema;
