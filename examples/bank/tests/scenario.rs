@@ -30,7 +30,7 @@ fn the_bank_scenario_runs_and_reports_each_step() {
         "at version 2: balance 200",
         "before the correction (version 3): balance 80",
         "transfer 90 to savings (one unit)",
-        "state v2: {\"balance\":190",
+        "\"balance\":190",
         "error: command 0 of the unit (`withdraw` on account/",
         "nothing was written: rule broken: insufficient funds: the balance is 0, the withdrawal 1",
         "fetch after close:",
