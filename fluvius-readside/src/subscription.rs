@@ -74,6 +74,11 @@ pub struct Progress {
     pub caught_up: bool,
     /// The last failure, until the next success.
     pub last_error: Option<String>,
+    /// When the store recorded the last event handed over.
+    pub last_recorded_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// How long after it was recorded the last event was handed over (its delivery lag); zero
+    /// once a read finds nothing more.
+    pub lag: Duration,
 }
 
 impl Subscription {
@@ -383,17 +388,36 @@ impl Runner {
                 .await?;
             *after = Some(batch.next);
             let taken = batch.entries.len() as u64;
+            let last = batch.entries.last().map(|(_, e)| e.recorded_at);
+            let lag = last
+                .and_then(|at| (chrono::Utc::now() - at).to_std().ok())
+                .unwrap_or_default();
+            tracing::debug!(
+                target: "fluvius.subscription",
+                subscription = self.consumer.name(),
+                taken,
+                cursor = %batch.next,
+                lag_ms = lag.as_millis() as u64,
+                caught_up,
+                "batch taken"
+            );
             self.progress.send_modify(|p| {
                 p.cursor = batch.next;
                 p.events += taken;
                 p.caught_up = caught_up;
                 p.last_error = None;
+                if last.is_some() {
+                    p.last_recorded_at = last;
+                    p.lag = lag;
+                }
             });
         } else {
             self.progress.send_if_modified(|p| {
-                let changed = p.caught_up != caught_up || p.last_error.is_some();
+                let lag = if caught_up { Duration::ZERO } else { p.lag };
+                let changed = p.caught_up != caught_up || p.last_error.is_some() || p.lag != lag;
                 p.caught_up = caught_up;
                 p.last_error = None;
+                p.lag = lag;
                 changed
             });
         }

@@ -494,3 +494,43 @@ async fn bad_settings_are_refused_and_start_nothing() {
     );
     let _: &dyn Backend = &*backend;
 }
+
+#[tokio::test]
+async fn progress_reports_the_last_event_taken_and_its_delivery_lag() {
+    let backend = backend();
+    let receipt = deposit(&*backend, &key("", "account", "a"), 0, 3).await;
+    let store = Arc::new(MemCheckpoints::new());
+    let handle = Subscription::new(backend.clone())
+        .poll_every(Duration::from_millis(10))
+        .spawn(Checkpointed::new("lag", store, Recorder::default()))
+        .unwrap();
+    handle.wait_for(receipt.cursor(), WAIT).await.unwrap();
+    let last = common::whole_log(&*backend).await.pop().unwrap();
+    let progress = handle.progress();
+    assert_eq!(progress.last_recorded_at, Some(last.recorded_at));
+    assert!(
+        progress.lag < WAIT,
+        "delivered within the wait: {:?}",
+        progress.lag
+    );
+    // Once a later read finds nothing more, nothing is waiting: no lag.
+    let mut later = handle.progress();
+    for _ in 0..500 {
+        if later.caught_up && later.lag == Duration::ZERO {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        later = handle.progress();
+    }
+    assert_eq!(
+        (later.caught_up, later.lag),
+        (true, Duration::ZERO),
+        "{later:?}"
+    );
+    assert_eq!(
+        later.last_recorded_at,
+        Some(last.recorded_at),
+        "the last event stays known"
+    );
+    handle.stop().await;
+}
