@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use fluvius_core::{BoxFuture, EventEnvelope, LogCursor, StreamKey};
-use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{PgPool, Postgres, Row};
 
 use super::parse_cursor;
 use crate::error::ReadsideError;
@@ -24,6 +25,20 @@ impl PgParkStore {
 
 const KEY: &str = "subscription = $1 AND tenant = $2 AND namespace = $3 AND resource = $4 \
                    AND identifier = $5";
+
+/// Binds `$1` to `$5` of [`KEY`]: the subscription's name and the stream key.
+fn bind_key<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    name: &'q str,
+    stream: &'q StreamKey,
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(name)
+        .bind(&stream.tenant)
+        .bind(&stream.namespace)
+        .bind(&stream.resource)
+        .bind(&stream.id)
+}
 
 fn corrupt(name: &str, what: &'static str, err: impl std::fmt::Display) -> ReadsideError {
     ReadsideError::Corrupt {
@@ -148,12 +163,7 @@ impl ParkStore for PgParkStore {
                 r#"UPDATE fluvius.parked SET retry = $6, skip_reason = $7
                     WHERE {KEY} AND "cursor" = (SELECT min("cursor" COLLATE "C") FROM fluvius.parked WHERE {KEY})"#
             );
-            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(name)
-                .bind(&stream.tenant)
-                .bind(&stream.namespace)
-                .bind(&stream.resource)
-                .bind(&stream.id)
+            let done = bind_key(sqlx::query(sqlx::AssertSqlSafe(sql)), name, stream)
                 .bind(retry)
                 .bind(skip)
                 .execute(&self.pool)
@@ -182,12 +192,7 @@ impl ParkStore for PgParkStore {
                 r#"UPDATE fluvius.parked SET error = $7, attempts = $8, retry = false, skip_reason = NULL
                     WHERE {KEY} AND "cursor" = $6"#
             );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(name)
-                .bind(&stream.tenant)
-                .bind(&stream.namespace)
-                .bind(&stream.resource)
-                .bind(&stream.id)
+            bind_key(sqlx::query(sqlx::AssertSqlSafe(sql)), name, stream)
                 .bind(cursor.to_string())
                 .bind(error)
                 .bind(to_i32(attempts))
@@ -220,16 +225,12 @@ impl ParkStore for PgParkStore {
                    )
                    SELECT count(*) FROM gone"#
             );
-            let removed: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .bind(name)
-                .bind(&stream.tenant)
-                .bind(&stream.namespace)
-                .bind(&stream.resource)
-                .bind(&stream.id)
+            let removed: i64 = bind_key(sqlx::query(sqlx::AssertSqlSafe(sql)), name, stream)
                 .bind(cursor.to_string())
                 .bind(skip)
                 .fetch_one(&self.pool)
                 .await
+                .and_then(|row| row.try_get(0))
                 .map_err(ReadsideError::pg("unparking an event"))?;
             if removed == 0 {
                 return Err(ReadsideError::NotParked {
