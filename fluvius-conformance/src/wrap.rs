@@ -146,6 +146,11 @@ impl<H: Hooks> Backend for Wrapped<H> {
         self.inner.replace_snapshot(key, snapshot)
     }
 
+    fn audit(&self) -> Option<&dyn fluvius_core::AuditStore> {
+        // Audit records of commits travel in the commit, which the hooks see.
+        self.inner.audit()
+    }
+
     fn commit_signal(&self) -> Option<&fluvius_core::CommitSignal> {
         // Wake-ups only say the log may have grown: forwarding them bypasses no hook.
         self.inner.commit_signal()

@@ -245,6 +245,9 @@ pub struct StreamWrite {
     pub state: StateWrite,
     /// Idempotency records to write with them.
     pub idempotency: Vec<IdempotencyRecord>,
+    /// Audit records of the commands that wrote them, to write in the same transaction (only
+    /// ever given to a backend whose [`Backend::audit`] is `Some`).
+    pub audit: Vec<crate::audit::AuditRecord>,
 }
 
 impl StreamWrite {
@@ -262,7 +265,14 @@ impl StreamWrite {
             events: events.into(),
             state,
             idempotency,
+            audit: Vec::new(),
         }
+    }
+
+    /// Adds audit records to write with the stream.
+    pub fn with_audit(mut self, records: Vec<crate::audit::AuditRecord>) -> Self {
+        self.audit = records;
+        self
     }
 }
 
@@ -722,6 +732,14 @@ pub trait Backend: Send + Sync + Debug + 'static {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         let _ = (key, snapshot);
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Where this backend keeps audit records, if it keeps them. A domain built with
+    /// [`DomainBuilder::audit`](crate::DomainBuilder::audit) needs one; a backend that has one
+    /// writes the [`StreamWrite::audit`] records of a commit in its transaction. Wrappers that
+    /// forward [`commit`](Backend::commit) forward this too.
+    fn audit(&self) -> Option<&dyn crate::audit::AuditStore> {
+        None
     }
 
     /// Where the state manager reads from, when it is not this backend (a read replica).

@@ -39,6 +39,13 @@ pub struct Context {
     /// domain before the action runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root: Option<crate::command::AggRoot>,
+    /// How the command reached the domain, for the audit log; not stored with events.
+    #[serde(default, skip_serializing_if = "is_in_process")]
+    pub transport: crate::audit::Transport,
+}
+
+fn is_in_process(transport: &crate::audit::Transport) -> bool {
+    *transport == crate::audit::Transport::InProcess
 }
 
 impl Default for Context {
@@ -61,6 +68,7 @@ impl Context {
             claims: BTreeMap::new(),
             command_id: None,
             root: None,
+            transport: crate::audit::Transport::InProcess,
         }
     }
 
@@ -113,6 +121,12 @@ impl Context {
     /// Adds a claim about the acting user.
     pub fn claim(mut self, name: impl Into<String>, value: serde_json::Value) -> Self {
         self.claims.insert(name.into(), value);
+        self
+    }
+
+    /// Sets how the command reached the domain (for the audit log).
+    pub fn transport(mut self, transport: crate::audit::Transport) -> Self {
+        self.transport = transport;
         self
     }
 

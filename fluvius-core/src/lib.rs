@@ -6,6 +6,7 @@
 //! [`Backend`].
 
 pub mod aggregate;
+pub mod audit;
 pub mod backend;
 pub mod command;
 pub mod context;
@@ -27,6 +28,7 @@ pub mod upcast;
 pub use aggregate::{
     ActionCall, ActionDescriptor, ActionOutcome, Aggregate, AggregateDescriptor, ResourceDescriptor,
 };
+pub use audit::{AuditOutcome, AuditPage, AuditQuery, AuditRecord, AuditStore, Transport};
 pub use backend::{
     Backend, BoxFuture, CommitBatch, CommitReceipt, ExpectedVersion, IdempotencyRecord, Snapshot,
     StaleQuery, StateDoc, StatePage, StateQuery, StateRow, StateWrite, StoreError, StoredState,
@@ -35,8 +37,9 @@ pub use backend::{
 pub use command::{AggRoot, Command, CommandPayload, IntoTarget, NewRoot, Payload};
 pub use context::{Clock, Context, ManualClock, SystemClock};
 pub use domain::{
-    Domain, DomainBuilder, DomainStats, ImportEvent, ImportReport, MAX_REFRESH_BATCH,
-    MAX_UNIT_COMMANDS, RefreshOptions, RefreshReport, idempotency_key,
+    AuditExport, AuditLog, AuditReport, CSV_COLUMNS, Domain, DomainBuilder, DomainStats,
+    ExportFormat, ImportEvent, ImportReport, MAX_REFRESH_BATCH, MAX_UNIT_COMMANDS, RefreshOptions,
+    RefreshReport, idempotency_key,
 };
 pub use error::{Detail, DomainError, Error};
 pub use event::{EventEnvelope, EventMetadata, RawEvent};

@@ -41,11 +41,11 @@ pub enum At {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Query {
-    filter: Value,
-    sort: Vec<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
-    page: Option<i64>,
+    pub(crate) filter: Value,
+    pub(crate) sort: Vec<String>,
+    pub(crate) limit: Option<i64>,
+    pub(crate) offset: Option<i64>,
+    pub(crate) page: Option<i64>,
 }
 
 impl Query {

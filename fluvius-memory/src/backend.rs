@@ -36,6 +36,10 @@ impl MemBackend {
 
     /// Runs a query over the store. Exposed to the crate's tests, which cannot build a
     /// `StateQuery` (it has no constructor outside `fluvius-core`).
+    pub(crate) fn store(&self) -> &RwLock<Store> {
+        &self.store
+    }
+
     pub(crate) fn find_spec(&self, spec: &FindSpec<'_>) -> Result<StatePage, StoreError> {
         self.store.read().find(spec)
     }
@@ -93,6 +97,10 @@ impl Backend for MemBackend {
 
     fn read_log<'a>(&'a self, query: &'a LogQuery) -> BoxFuture<'a, Result<LogPage, StoreError>> {
         Box::pin(async move { self.store.read().read_log(query) })
+    }
+
+    fn audit(&self) -> Option<&dyn fluvius_core::AuditStore> {
+        Some(self)
     }
 
     fn commit_signal(&self) -> Option<&CommitSignal> {

@@ -77,8 +77,13 @@ impl Store {
             events,
             state,
             idempotency,
+            audit,
             ..
         } = write;
+        if !audit.is_empty() {
+            // A record is plain fields and strings: turning it into a document cannot fail.
+            let _ = self.append_audit(audit);
+        }
         for record in idempotency {
             match self.idempotency.get_mut(&record.tenant) {
                 Some(records) => {

@@ -4,7 +4,7 @@
 //! [`MemBackend`] implements [`fluvius_core::Backend`] with the same guarantees as a database
 //! backend: a commit is atomic (every stream write of a batch is checked before anything is
 //! written), global positions are 1, 2, 3 ... without gaps, and tenants never see each other's
-//! data. It is meant for tests, examples and prototypes; nothing survives the process.
+//! data; it keeps an audit log too ([`fluvius_core::AuditStore`]). It is meant for tests, examples and prototypes; nothing survives the process.
 //!
 //! Clones of a `MemBackend` share one store, so two domains built on clones of the same backend
 //! behave like two processes on one database:
@@ -36,6 +36,7 @@
 //! `.await`. Committing one event to a stream and loading a stream's state cost the same whatever
 //! the length of the stream.
 
+mod audit;
 mod backend;
 mod commit;
 mod event;

@@ -7,6 +7,7 @@
 //! [`conformance_tests!`](crate::conformance_tests) are both generated from it, so a case added
 //! here and to that list runs everywhere.
 
+pub mod audit;
 pub mod command_errors;
 pub mod concurrency;
 pub mod deletion;
@@ -42,6 +43,12 @@ macro_rules! __with_cases {
             ($($args)*)
             envelope {
                 envelope_fields,
+            }
+            audit {
+                every_attempt_is_recorded,
+                reports_filter_and_page,
+                units_are_recorded_whole,
+                exports_json_lines_and_csv,
             }
             upcasting {
                 old_events_read_through_upcasters,

@@ -20,6 +20,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::aggregate::{ActionCall, ActionOutcome, Aggregate, ResourceDescriptor};
+use crate::audit::{AuditOutcome, AuditRecord};
 use crate::backend::{CommitBatch, CommitReceipt, IdempotencyRecord, StoreError, StreamKey};
 use crate::command::Command;
 use crate::error::Error;
@@ -93,14 +94,16 @@ struct Decided<'p> {
     events: usize,
     head: CachedStream,
     record: Option<IdempotencyRecord>,
+    audit: Option<AuditRecord>,
 }
 
-/// What deciding one command produced: how many events it stamped, the head they lead to and
-/// its idempotency record.
+/// What deciding one command produced: how many events it stamped, the head they lead to, its
+/// idempotency record and (in an audited domain) its audit record as accepted.
 pub(crate) struct Decision {
     pub(crate) events: usize,
     pub(crate) head: CachedStream,
     pub(crate) record: Option<IdempotencyRecord>,
+    pub(crate) audit: Option<AuditRecord>,
 }
 
 impl DomainInner {
@@ -153,7 +156,10 @@ impl DomainInner {
                     Err(err) => refused.push((pending, err)),
                 }
             }
-            let writes = !events.is_empty() || decided.iter().any(|d| d.record.is_some());
+            let writes = !events.is_empty()
+                || decided
+                    .iter()
+                    .any(|d| d.record.is_some() || d.audit.is_some());
             let committed = if writes {
                 self.commit(
                     key,
@@ -309,6 +315,7 @@ impl DomainInner {
             events: decision.events,
             head: decision.head,
             record: decision.record,
+            audit: decision.audit,
         })
     }
 
@@ -341,7 +348,7 @@ impl DomainInner {
         {
             return Err(conflict(command, expected, head.version));
         }
-        self.authorize_command(command, head)?;
+        let policies = self.authorize_command(command, head)?;
 
         let handler = &self.aggregates[action.aggregate].handler;
         let call = ActionCall::new(
@@ -419,10 +426,19 @@ impl DomainInner {
             }
             None => None,
         };
+        let audit = self.audit.then(|| {
+            let mut audit =
+                AuditRecord::of_command(&self.namespace, command, AuditOutcome::Accepted, now);
+            audit.policies = policies;
+            audit.version = Some(next.version);
+            audit.events = count as u64;
+            audit
+        });
         Ok(Decision {
             events: count,
             head: next,
             record,
+            audit,
         })
     }
 
@@ -439,7 +455,8 @@ impl DomainInner {
     ) -> Result<(Vec<LogCursor>, Vec<EventEnvelope>), StoreError> {
         let events = Arc::new(events);
         let records = decided.iter().filter_map(|d| d.record.clone()).collect();
-        let write = self.stream_write(key, entry, start, head, Arc::clone(&events), records);
+        let audit = decided.iter().filter_map(|d| d.audit.clone()).collect();
+        let write = self.stream_write(key, entry, start, head, Arc::clone(&events), records, audit);
         let receipt = self
             .traced_commit(CommitBatch::single(write), decided.len())
             .await?;

@@ -26,6 +26,7 @@ pub struct DomainBuilder {
     max_retries: u32,
     cache_capacity: usize,
     policy: Option<Arc<dyn PolicyEngine>>,
+    audit: bool,
 }
 
 impl DomainBuilder {
@@ -39,7 +40,17 @@ impl DomainBuilder {
             max_retries: 100,
             cache_capacity: 100_000,
             policy: None,
+            audit: false,
         }
+    }
+
+    /// Records every command attempt in the backend's audit log (off by default): accepted
+    /// commands in their own commit, every other outcome in a write of its own before the
+    /// caller is answered (see [`crate::audit`]). Building fails on a backend that keeps no
+    /// audit log.
+    pub fn audit(mut self, on: bool) -> Self {
+        self.audit = on;
+        self
     }
 
     /// Adds an aggregate (a type with an `#[aggregate]` impl).
@@ -154,6 +165,13 @@ impl DomainBuilder {
         if self.namespace.is_empty() {
             return Err(Error::Config("the namespace is empty".into()));
         }
+        if self.audit && backend.audit().is_none() {
+            return Err(Error::Config(format!(
+                "domain `{}` records an audit log, but backend `{}` keeps none",
+                self.namespace,
+                backend.name()
+            )));
+        }
         if self.aggregates.is_empty() {
             return Err(Error::Config(format!(
                 "domain `{}` has no aggregate: add one with `.aggregate(..)`",
@@ -215,6 +233,7 @@ impl DomainBuilder {
                 max_retries: self.max_retries,
                 stats: Default::default(),
                 policy: self.policy,
+                audit: self.audit,
             }),
         })
     }

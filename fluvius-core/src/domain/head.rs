@@ -5,6 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::aggregate::ResourceDescriptor;
+use crate::audit::AuditRecord;
 use crate::backend::{
     Backend, ExpectedVersion, IdempotencyRecord, StateDoc, StateWrite, StreamKey, StreamRange,
     StreamWrite,
@@ -121,6 +122,7 @@ impl DomainInner {
         head: &CachedStream,
         events: Arc<Vec<EventEnvelope>>,
         records: Vec<IdempotencyRecord>,
+        audit: Vec<AuditRecord>,
     ) -> StreamWrite {
         let now = head.updated_at.unwrap_or_else(|| self.clock.now());
         let state = StateWrite::new(
@@ -139,6 +141,7 @@ impl DomainInner {
             state,
             records,
         )
+        .with_audit(audit)
     }
 }
 

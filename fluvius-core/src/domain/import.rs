@@ -211,6 +211,7 @@ impl Domain {
                 &head,
                 std::sync::Arc::new(envelopes),
                 Vec::new(),
+                Vec::new(),
             ));
             heads.push((position_of[key], head));
         }

@@ -1,5 +1,6 @@
 //! The domain: a namespace, its aggregates and resources, a backend, and the command pipeline.
 
+mod audit;
 mod batch;
 mod builder;
 mod cache;
@@ -29,6 +30,7 @@ use crate::limits::{self, LimitError};
 use crate::response::Response;
 use crate::statemgr::StateManager;
 
+pub use audit::{AuditExport, AuditLog, AuditReport, CSV_COLUMNS, ExportFormat};
 pub use builder::DomainBuilder;
 use cache::StreamCache;
 pub(crate) use head::{empty_head, fold_onto, fold_owned};
@@ -59,6 +61,8 @@ pub(crate) struct DomainInner {
     pub(crate) max_retries: u32,
     pub(crate) stats: Stats,
     pub(crate) policy: Option<Arc<dyn crate::policy::PolicyEngine>>,
+    /// Whether every command attempt is recorded in the backend's audit log.
+    pub(crate) audit: bool,
 }
 
 /// Counters of what the domain's command pipeline did.

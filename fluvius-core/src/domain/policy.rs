@@ -28,14 +28,15 @@ pub(crate) enum Visible {
 
 impl DomainInner {
     /// Asks the policy engine whether `command` may run against the root as `head` holds it.
-    /// A denial is [`Error::Forbidden`]; the command then writes nothing.
+    /// A denial is [`Error::Forbidden`]; the command then writes nothing. Answers the ids of the
+    /// policies that allowed it (none without an engine).
     pub(crate) fn authorize_command(
         &self,
         command: &Command,
         head: &CachedStream,
-    ) -> Result<(), Error> {
+    ) -> Result<Vec<String>, Error> {
         if self.policy.is_none() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let exists = head.version > 0 && !head.deleted;
         let decision = self.decide_policy(
@@ -47,7 +48,7 @@ impl DomainInner {
             exists,
         )?;
         if decision.allowed {
-            return Ok(());
+            return Ok(decision.policies);
         }
         Err(Error::Forbidden(Box::new(denial(
             &command.context,

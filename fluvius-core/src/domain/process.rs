@@ -17,6 +17,7 @@ use futures::FutureExt;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
+use crate::audit::{AuditOutcome, AuditRecord};
 use crate::backend::StreamKey;
 use crate::command::Command;
 use crate::error::Error;
@@ -42,6 +43,32 @@ impl DomainInner {
     /// Runs a command inside its `fluvius.command` span, which records the outcome (`ok`,
     /// `replayed` or the error's [`code`](Error::code)) and the conflict retries it took.
     pub(crate) async fn process(self: &Arc<Self>, command: Command) -> Result<Response, Error> {
+        if !self.audit {
+            return self.process_traced(command).await;
+        }
+        let attempt = AuditRecord::of_command(
+            &self.namespace,
+            &command,
+            AuditOutcome::Accepted,
+            self.clock.now(),
+        );
+        let result = self.process_traced(command).await;
+        // An accepted command's record was written with its commit.
+        let record = match &result {
+            Ok(response) if !response.replayed => return result,
+            Ok(response) => AuditRecord {
+                outcome: AuditOutcome::Replayed,
+                version: Some(response.version),
+                events: response.events.len() as u64,
+                ..attempt
+            },
+            Err(err) => attempt.failed_with(err),
+        };
+        self.record_attempts(vec![record]).await;
+        result
+    }
+
+    async fn process_traced(self: &Arc<Self>, command: Command) -> Result<Response, Error> {
         let span = tracing::info_span!(
             "fluvius.command",
             namespace = %self.namespace,

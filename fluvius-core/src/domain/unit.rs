@@ -18,6 +18,7 @@ use futures::FutureExt;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::audit::{AuditOutcome, AuditRecord};
 use crate::backend::{CommitBatch, IdempotencyRecord, StoreError, StreamKey};
 use crate::command::Command;
 use crate::error::Error;
@@ -112,10 +113,41 @@ impl DomainInner {
             retries = tracing::field::Empty,
         );
         let retries = AtomicU32::new(0);
+        let attempts: Vec<AuditRecord> = if self.audit {
+            let now = self.clock.now();
+            commands
+                .iter()
+                .map(|c| AuditRecord::of_command(&self.namespace, c, AuditOutcome::Accepted, now))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let result = self
             .run_unit(commands, &retries, &span)
             .instrument(span.clone())
             .await;
+        if self.audit {
+            // Accepted commands were recorded with their commit; a replayed unit and a failed
+            // one are recorded command by command, each failure with the unit's error (which
+            // names the command that failed).
+            let records: Vec<AuditRecord> = match &result {
+                Ok(responses) => responses
+                    .iter()
+                    .zip(attempts)
+                    .filter(|(response, _)| response.replayed)
+                    .map(|(response, attempt)| AuditRecord {
+                        outcome: AuditOutcome::Replayed,
+                        version: Some(response.version),
+                        events: response.events.len() as u64,
+                        ..attempt
+                    })
+                    .collect(),
+                Err(err) => attempts.into_iter().map(|a| a.failed_with(err)).collect(),
+            };
+            if !records.is_empty() {
+                self.record_attempts(records).await;
+            }
+        }
         if !span.is_disabled() {
             let outcome = match &result {
                 Ok(responses) if responses.iter().any(|r| r.replayed) => "replayed",
@@ -395,6 +427,7 @@ impl DomainInner {
         let mut heads = starts.clone();
         let mut events: Vec<Vec<EventEnvelope>> = streams.iter().map(|_| Vec::new()).collect();
         let mut records: Vec<Vec<IdempotencyRecord>> = streams.iter().map(|_| Vec::new()).collect();
+        let mut audits: Vec<Vec<AuditRecord>> = streams.iter().map(|_| Vec::new()).collect();
         let mut decided = Vec::with_capacity(members.len());
         for (index, member) in members.iter().enumerate() {
             let s = member.stream;
@@ -411,14 +444,16 @@ impl DomainInner {
                 .map_err(|err| unit_error(index, &member.command, err))?;
             heads[s] = decision.head.clone();
             records[s].extend(decision.record);
+            audits[s].extend(decision.audit);
             decided.push(Decided {
                 events: decision.events,
                 head: decision.head,
             });
         }
 
-        let writes_anything =
-            events.iter().any(|e| !e.is_empty()) || records.iter().any(|r| !r.is_empty());
+        let writes_anything = events.iter().any(|e| !e.is_empty())
+            || records.iter().any(|r| !r.is_empty())
+            || audits.iter().any(|a| !a.is_empty());
         let mut own: Vec<Vec<EventEnvelope>> = Vec::new();
         let receipt = if writes_anything {
             // Every stream the unit read is in the commit, events or not: its expected version
@@ -436,6 +471,7 @@ impl DomainInner {
                     &heads[s],
                     list,
                     std::mem::take(&mut records[s]),
+                    std::mem::take(&mut audits[s]),
                 ));
             }
             // A backend that panics must not unwind through the caller holding the streams.

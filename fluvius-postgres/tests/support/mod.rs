@@ -222,6 +222,9 @@ impl Backend for OwnedDb {
     fn commit_signal(&self) -> Option<&fluvius_core::CommitSignal> {
         self.inner.commit_signal()
     }
+    fn audit(&self) -> Option<&dyn fluvius_core::AuditStore> {
+        self.inner.audit()
+    }
 }
 
 /// A stream key of the test namespace.
