@@ -242,14 +242,18 @@ pub(crate) struct Attempt<'a> {
     pub(crate) identifier: &'a str,
 }
 
+/// The JSON schema of an audit record's document.
+pub fn audit_schema() -> &'static serde_json::Value {
+    static SCHEMA: OnceLock<serde_json::Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        serde_json::to_value(schemars::schema_for!(AuditRecord)).unwrap_or_default()
+    })
+}
+
 /// The fields of an audit record the filter DSL and sort keys may name.
 pub fn audit_fields() -> &'static FieldIndex {
     static FIELDS: OnceLock<FieldIndex> = OnceLock::new();
-    FIELDS.get_or_init(|| {
-        let schema = schemars::schema_for!(AuditRecord);
-        let schema = serde_json::to_value(schema).unwrap_or_default();
-        FieldIndex::from_schema(&schema)
-    })
+    FIELDS.get_or_init(|| FieldIndex::from_schema(audit_schema()))
 }
 
 /// A validated query over one tenant's audit records of one namespace.

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::middleware;
-use crate::{commands, meta, openapi, queries, units};
+use crate::{audit, commands, meta, openapi, queries, units};
 
 /// The default request body limit, 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -23,17 +23,38 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How one domain is served.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DomainOptions {
     /// Commands on existing roots must carry `If-Match` (428 without it).
     pub require_if_match: bool,
+    /// The roles that may read `GET /_audit/<namespace>` (default: `auditor`).
+    pub audit_readers: Vec<String>,
+}
+
+impl Default for DomainOptions {
+    fn default() -> Self {
+        DomainOptions {
+            require_if_match: false,
+            audit_readers: vec!["auditor".to_owned()],
+        }
+    }
 }
 
 impl DomainOptions {
-    /// The defaults: `If-Match` optional.
+    /// The defaults: `If-Match` optional, the audit log read by `auditor`s.
     pub fn new() -> Self {
         DomainOptions::default()
+    }
+
+    /// The roles whose holders may read the domain's audit log over HTTP (their tenant's).
+    pub fn audit_readers<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.audit_readers = roles.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Requires `If-Match` on every command that acts on an existing root.
@@ -99,6 +120,7 @@ impl HttpApi {
             .route("/openapi.json", get(openapi::serve))
             .route("/_meta", get(meta::index))
             .route("/_meta/{item}", get(meta::item))
+            .route("/_audit/{namespace}", get(audit::report))
             .route("/{first}", post(units::run).get(middleware::no_route))
             .route(
                 "/{first}/",
@@ -192,8 +214,10 @@ impl HttpApiBuilder {
                      (letters, digits, `-` and `_` only)"
                 )));
             }
-            if namespace == "_meta" {
-                return Err(Error::Config("namespace `_meta` is reserved".into()));
+            if namespace == "_meta" || namespace == "_audit" {
+                return Err(Error::Config(format!(
+                    "namespace `{namespace}` is reserved"
+                )));
             }
             if domains
                 .insert(namespace.clone(), Served { domain, options })

@@ -4,7 +4,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
-use fluvius_core::{Context, Domain};
+use fluvius_core::{Context, Domain, Transport};
 
 use crate::api::HttpApi;
 use crate::auth::{self, Auth, AuthError, Principal};
@@ -63,7 +63,7 @@ impl Caller {
     /// The context of a command or read on `domain`. The tenant is taken only for multi-tenant
     /// domains; single-tenant ones ignore it.
     pub(crate) fn context(&self, domain: &Domain) -> Context {
-        let mut context = Context::new();
+        let mut context = Context::new().transport(Transport::Http);
         if let Some(user) = &self.principal.user {
             context = context.user(user.clone());
         }

@@ -70,49 +70,100 @@ async fn command(
         .ok_or_else(|| unknown_namespace(namespace))?;
     let caller = caller.map_err(IntoResponse::into_response)?;
     let domain = &served.domain;
-    let action = domain
-        .action(key)
-        .ok_or_else(|| problem(&Error::UnknownCommand(key.to_owned())))?;
+    let context = caller.context(domain);
+    // Every attempt from here on is in the domain's audit log, those refused before they became
+    // a command included.
+    let target = if identifier == NEW {
+        (resource.as_str(), "")
+    } else {
+        (resource.as_str(), identifier.as_str())
+    };
+    let refuse = |err: Error, response: Option<Response>| {
+        let context = &context;
+        async move {
+            domain
+                .record_rejected(context, key, target, None, &err)
+                .await;
+            response.unwrap_or_else(|| problem(&err))
+        }
+    };
+    let invalid = |field: &str, message: String| Error::Validation {
+        command: key.to_owned(),
+        field: Some(field.to_owned()),
+        message,
+    };
+    let Some(action) = domain.action(key) else {
+        return Err(refuse(Error::UnknownCommand(key.to_owned()), None).await);
+    };
     let creates = action.creates;
-    let explicit_id = single_param(query.as_deref(), "identifier")?;
+    let explicit_id = match single_param(query.as_deref(), "identifier") {
+        Ok(id) => id,
+        Err(response) => {
+            let err = invalid(
+                "identifier",
+                "the query string is not `?identifier=..`".into(),
+            );
+            return Err(refuse(err, Some(response)).await);
+        }
+    };
     if identifier != NEW && explicit_id.is_some() {
-        return Err(Problem::bad_parameter(
-            "identifier",
-            "`?identifier=` goes with `:new` only; the path already names the identifier",
-        )
-        .into_response());
+        let message = "`?identifier=` goes with `:new` only; the path already names the identifier";
+        let response = Problem::bad_parameter("identifier", message).into_response();
+        return Err(refuse(invalid("identifier", message.into()), Some(response)).await);
     }
     if identifier == NEW && !creates {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-target",
-            format!(
-                "`{key}` acts on an existing {resource}: name its identifier instead of `:new`"
-            ),
-        )
-        .into_response());
+        let message = format!(
+            "`{key}` acts on an existing {resource}: name its identifier instead of `:new`"
+        );
+        let response = Problem::new(StatusCode::BAD_REQUEST, "invalid-target", message.clone())
+            .into_response();
+        return Err(refuse(invalid("identifier", message), Some(response)).await);
     }
-    let payload = payload(headers, body)?;
-    let expected = if_match(headers)?;
+    let payload = match payload(headers, body) {
+        Ok(payload) => payload,
+        Err(response) => {
+            let message = format!(
+                "the request body could not be read as JSON (HTTP {})",
+                response.status().as_u16()
+            );
+            return Err(refuse(invalid("body", message), Some(response)).await);
+        }
+    };
+    let expected = match if_match(headers) {
+        Ok(expected) => expected,
+        Err(response) => {
+            let err = invalid("If-Match", "`If-Match` is not one strong entity tag".into());
+            return Err(refuse(err, Some(response)).await);
+        }
+    };
     if expected.is_none() && served.options.require_if_match && !creates {
-        return Err(Problem::new(
+        let message =
+            format!("commands of `{namespace}` must carry `If-Match` with the version they act on");
+        let response = Problem::new(
             StatusCode::PRECONDITION_REQUIRED,
             "precondition-required",
-            format!("commands of `{namespace}` must carry `If-Match` with the version they act on"),
+            message.clone(),
         )
         .with_parameter("If-Match")
-        .into_response());
+        .into_response();
+        return Err(refuse(invalid("If-Match", message), Some(response)).await);
     }
-    let idempotency = idempotency_key(headers, &caller)?;
-    let context = caller.context(domain);
+    let idempotency = match idempotency_key(headers, &caller) {
+        Ok(id) => id,
+        Err(response) => {
+            let err = invalid("Idempotency-Key", "`Idempotency-Key` is malformed".into());
+            return Err(refuse(err, Some(response)).await);
+        }
+    };
     let built = match (identifier == NEW, explicit_id) {
         (true, None) => domain.create_command(key, payload, NewRoot(resource.clone())),
         (true, Some(id)) => domain.create_command(key, payload, AggRoot::new(&resource, id)),
         (false, _) => domain.create_command(key, payload, AggRoot::new(&resource, &identifier)),
     };
-    let mut command = built
-        .map_err(|err| problem(&err))?
-        .with_context(context.clone());
+    let mut command = match built {
+        Ok(command) => command.with_context(context.clone()),
+        Err(err) => return Err(refuse(err, None).await),
+    };
     if let Some(version) = expected {
         command = command.expect_version(version);
     }

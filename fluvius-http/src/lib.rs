@@ -25,6 +25,7 @@
 #![allow(clippy::result_large_err)]
 
 mod api;
+mod audit;
 mod auth;
 mod caller;
 mod commands;

@@ -244,6 +244,9 @@ fn paths(shared: &Shared, components: &mut Components) -> Vec<Operation> {
                 "summary": format!("The commands and resources of `{ns}`"),
                 "responses": problem_responses(("200", "The domain's metadata", json!({"type": "object"})))}),
         });
+        if domain.backend().audit().is_some() {
+            ops.push(audit_operation(ns, components));
+        }
         let mut states = BTreeMap::new();
         for resource in domain.resources() {
             let schema = domain
@@ -444,6 +447,58 @@ fn unit_operation(served: &Served, states: &BTreeMap<&str, Value>) -> Value {
                        "maxItems": fluvius_core::MAX_UNIT_COMMANDS}}}},
         "responses": problem_responses(("200", "Every command's answer, in order", response)),
     })
+}
+
+/// `GET /_audit/<ns>`: a page of audit records, or all of them as JSON lines or CSV.
+fn audit_operation(ns: &str, components: &mut Components) -> Operation {
+    let mut parameters = common_headers();
+    parameters.extend([
+        query_param(
+            "query",
+            "A filter in the JSON filter DSL over the record's fields, e.g. `{\"outcome\": \"denied\"}`",
+            json!({"type": "string"}),
+        ),
+        query_param(
+            "sort",
+            "Sort keys, comma separated: `field`, `field.asc`, `field.desc`",
+            json!({"type": "string"}),
+        ),
+        query_param(
+            "limit",
+            "Page size (default 50, at most 1000); `json` only",
+            json!({"type": "integer", "minimum": 1}),
+        ),
+        query_param("offset", "Matches to skip; `json` only", json!({"type": "integer", "minimum": 0})),
+        query_param(
+            "page",
+            "1-based page number, instead of `offset`; `json` only",
+            json!({"type": "integer", "minimum": 1}),
+        ),
+        query_param(
+            "format",
+            "`json` (a page, the default), `jsonl` or `csv` (every matching record)",
+            json!({"type": "string", "enum": ["json", "jsonl", "csv"]}),
+        ),
+    ]);
+    let schema = fluvius_core::audit::audit_schema().clone();
+    let record = components.import("audit", "AuditRecord", schema);
+    let mut responses = problem_responses((
+        "200",
+        "A page of audit records",
+        json!({"type": "object", "required": ["data", "pagination"], "properties": {
+            "data": {"type": "array", "items": record},
+            "pagination": {"$ref": "#/components/schemas/Pagination"}}}),
+    ));
+    responses["200"]["content"]["application/x-ndjson"] = json!({"schema": {"type": "string"}});
+    responses["200"]["content"]["text/csv"] = json!({"schema": {"type": "string"}});
+    Operation {
+        method: "get",
+        path: format!("/_audit/{ns}"),
+        body: json!({"operationId": format!("audit:{ns}"), "tags": [ns],
+            "summary": format!("The audit log of `{ns}`: every command attempt of the caller's tenant"),
+            "parameters": parameters,
+            "responses": responses}),
+    }
 }
 
 /// The whole document.

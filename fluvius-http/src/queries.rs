@@ -93,55 +93,7 @@ pub(crate) async fn list(
         let Path(first) = path.map_err(rejection::path)?;
         let (served, resource) = target(&api, &first)?;
         let caller = caller.map_err(IntoResponse::into_response)?;
-        let mut request = Query::new();
-        let (mut limit, mut offset, mut page) = (None, None, None);
-        let mut sort = Vec::new();
-        for (key, value) in parse_query(query.as_deref()).map_err(IntoResponse::into_response)? {
-            match key.as_str() {
-                "query" => {
-                    let filter: Value = serde_json::from_str(&value).map_err(|err| {
-                        Problem::bad_parameter("query", format!("`query` is not JSON: {err}"))
-                            .into_response()
-                    })?;
-                    request = request.filter(filter);
-                }
-                "sort" => sort.extend(
-                    value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned),
-                ),
-                "limit" => limit = Some(integer("limit", &value)?),
-                "offset" => offset = Some(integer("offset", &value)?),
-                "page" => page = Some(integer("page", &value)?),
-                other => return Err(param_error(other)),
-            }
-        }
-        if page.is_some() && offset.is_some() {
-            return Err(
-                Problem::bad_parameter("page", "give `page` or `offset`, not both").into_response(),
-            );
-        }
-        let limit_value = limit.unwrap_or(fluvius_core::filter::DEFAULT_LIMIT);
-        if let Some(page) = page {
-            if page < 1 {
-                return Err(from_error(&Error::InvalidQuery(FilterError::InvalidOffset {
-                    offset: page,
-                }))
-                .with_parameter("page")
-                .into_response());
-            }
-            let clamped = limit_value.clamp(1, fluvius_core::filter::MAX_LIMIT);
-            offset = Some((page - 1).saturating_mul(clamped));
-        }
-        if let Some(limit) = limit {
-            request = request.limit(limit);
-        }
-        if let Some(offset) = offset {
-            request = request.offset(offset);
-        }
-        request = request.sort(sort);
+        let (request, _) = list_request(query.as_deref(), &[])?;
         let found = served
             .domain
             .statemgr_for(&caller.context(&served.domain))
@@ -157,6 +109,67 @@ pub(crate) async fn list(
     match outcome.await {
         Ok(response) | Err(response) => response,
     }
+}
+
+/// The filter DSL, sort keys and page of a list route's query string (`query`, `sort`,
+/// `limit`, `offset`, `page`), and the values of the `extra` parameters the route also takes;
+/// any other parameter is refused.
+pub(crate) fn list_request(
+    query: Option<&str>,
+    extra: &[&str],
+) -> Result<(Query, Vec<(String, String)>), Response> {
+    let mut others = Vec::new();
+    let mut request = Query::new();
+    let (mut limit, mut offset, mut page) = (None, None, None);
+    let mut sort = Vec::new();
+    for (key, value) in parse_query(query).map_err(IntoResponse::into_response)? {
+        match key.as_str() {
+            "query" => {
+                let filter: Value = serde_json::from_str(&value).map_err(|err| {
+                    Problem::bad_parameter("query", format!("`query` is not JSON: {err}"))
+                        .into_response()
+                })?;
+                request = request.filter(filter);
+            }
+            "sort" => sort.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+            ),
+            "limit" => limit = Some(integer("limit", &value)?),
+            "offset" => offset = Some(integer("offset", &value)?),
+            "page" => page = Some(integer("page", &value)?),
+            other if extra.contains(&other) => others.push((key.clone(), value)),
+            other => return Err(param_error(other)),
+        }
+    }
+    if page.is_some() && offset.is_some() {
+        return Err(
+            Problem::bad_parameter("page", "give `page` or `offset`, not both").into_response(),
+        );
+    }
+    let limit_value = limit.unwrap_or(fluvius_core::filter::DEFAULT_LIMIT);
+    if let Some(page) = page {
+        if page < 1 {
+            return Err(from_error(&Error::InvalidQuery(FilterError::InvalidOffset {
+                offset: page,
+            }))
+            .with_parameter("page")
+            .into_response());
+        }
+        let clamped = limit_value.clamp(1, fluvius_core::filter::MAX_LIMIT);
+        offset = Some((page - 1).saturating_mul(clamped));
+    }
+    if let Some(limit) = limit {
+        request = request.limit(limit);
+    }
+    if let Some(offset) = offset {
+        request = request.offset(offset);
+    }
+    request = request.sort(sort);
+    Ok((request, others))
 }
 
 fn record_json(record: &Record<Value>) -> Value {

@@ -249,9 +249,29 @@ impl Backend for PgBackend {
         Some(&self.signal)
     }
 
+    fn audit(&self) -> Option<&dyn fluvius_core::AuditStore> {
+        Some(self)
+    }
+
     fn read_replica(&self) -> Option<&dyn Backend> {
         self.replica
             .as_deref()
             .map(|replica| replica as &dyn Backend)
+    }
+}
+
+impl fluvius_core::AuditStore for PgBackend {
+    fn append_audit(
+        &self,
+        records: Vec<fluvius_core::AuditRecord>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { Ok(self.append_audit_rows(records).await?) })
+    }
+
+    fn query_audit<'a>(
+        &'a self,
+        query: &'a fluvius_core::AuditQuery,
+    ) -> BoxFuture<'a, Result<fluvius_core::AuditPage, StoreError>> {
+        Box::pin(async move { Ok(self.query_audit_rows(query).await?) })
     }
 }

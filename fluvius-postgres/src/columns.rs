@@ -49,6 +49,14 @@ pub(crate) struct Columns {
     i_to: Vec<i64>,
     i_state: Vec<Value>,
     i_recorded_at: Vec<DateTime<Utc>>,
+    // One entry per audit record (not arguments of `fluvius.commit`: the statement inserts them
+    // for the calls that committed, see `commit::AUDITED_COMMIT_SQL`).
+    a_call: Vec<i32>,
+    a_tenant: Vec<String>,
+    a_namespace: Vec<String>,
+    a_id: Vec<Uuid>,
+    a_recorded_at: Vec<DateTime<Utc>>,
+    a_record: Vec<Value>,
 }
 
 impl Columns {
@@ -117,6 +125,14 @@ impl Columns {
                 c.i_state.push(record.state.clone());
                 c.i_recorded_at.push(micros(record.recorded_at));
             }
+            for record in &write.audit {
+                c.a_call.push(0);
+                c.a_tenant.push(record.tenant.clone());
+                c.a_namespace.push(record.namespace.clone());
+                c.a_id.push(record.id);
+                c.a_recorded_at.push(micros(record.recorded_at));
+                c.a_record.push(record.to_document()?);
+            }
         }
         Ok(c)
     }
@@ -139,9 +155,14 @@ impl Columns {
         self.i_tenant.len()
     }
 
-    /// Appends the columns of another batch (the next call of a group): its writes follow these,
-    /// so its events' write numbers move up by the writes already here.
-    pub(crate) fn append(&mut self, mut other: Columns) -> Result<(), StoreError> {
+    /// How many audit records the columns hold.
+    pub(crate) fn audits(&self) -> usize {
+        self.a_id.len()
+    }
+
+    /// Appends the columns of another batch (call `call` of a group, counted from 1): its writes
+    /// follow these, so its events' write numbers move up by the writes already here.
+    pub(crate) fn append(&mut self, mut other: Columns, call: i32) -> Result<(), StoreError> {
         let offset = small("stream writes in one group", self.writes())?;
         self.w_tenant.append(&mut other.w_tenant);
         self.w_namespace.append(&mut other.w_namespace);
@@ -174,10 +195,17 @@ impl Columns {
         self.i_to.append(&mut other.i_to);
         self.i_state.append(&mut other.i_state);
         self.i_recorded_at.append(&mut other.i_recorded_at);
+        self.a_call.extend(other.a_call.iter().map(|_| call));
+        self.a_tenant.append(&mut other.a_tenant);
+        self.a_namespace.append(&mut other.a_namespace);
+        self.a_id.append(&mut other.a_id);
+        self.a_recorded_at.append(&mut other.a_recorded_at);
+        self.a_record.append(&mut other.a_record);
         Ok(())
     }
 
-    /// Adds the 30 arrays to `args`, in the order of the functions' parameters.
+    /// Adds the 30 arrays to `args`, in the order of the functions' parameters, then the six
+    /// audit arrays when there are audit records.
     pub(crate) fn add_to(self, args: &mut PgArguments) -> Result<(), BoxDynError> {
         args.add(self.w_tenant)?;
         args.add(self.w_namespace)?;
@@ -209,6 +237,14 @@ impl Columns {
         args.add(self.i_to)?;
         args.add(self.i_state)?;
         args.add(self.i_recorded_at)?;
+        if !self.a_id.is_empty() {
+            args.add(self.a_call)?;
+            args.add(self.a_tenant)?;
+            args.add(self.a_namespace)?;
+            args.add(self.a_id)?;
+            args.add(self.a_recorded_at)?;
+            args.add(self.a_record)?;
+        }
         Ok(())
     }
 }

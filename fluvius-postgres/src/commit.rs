@@ -25,6 +25,21 @@ pub(crate) const COMMIT_SQL: &str = "SELECT positions, failures, \
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
     $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36)";
 
+/// [`COMMIT_SQL`] for a group that carries audit records: the records of the calls that
+/// committed are inserted by the same statement, so in the same transaction, after the function
+/// ran (its result is materialised once; a refused call's records are left out).
+pub(crate) const AUDITED_COMMIT_SQL: &str = "WITH c AS MATERIALIZED (\
+    SELECT positions, failures FROM fluvius.commit(\
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+    $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36)), \
+    a AS (INSERT INTO fluvius.audit (tenant, namespace, id, recorded_at, record) \
+    SELECT u.tenant, u.namespace, u.id, u.recorded_at, u.record FROM c, \
+    unnest($37::integer[], $38::text[], $39::text[], $40::uuid[], $41::timestamptz[], \
+    $42::jsonb[]) AS u(call, tenant, namespace, id, recorded_at, record) \
+    WHERE c.failures[u.call] IS NULL) \
+    SELECT positions, failures, \
+    coalesce(pg_current_xact_id_if_assigned()::text::bigint, 0) AS xid FROM c";
+
 /// What the commit function returns: per event its position (group order), per batch why it was
 /// refused (NULL when it committed), and the transaction's id.
 pub(crate) type CommitRow = (Vec<i64>, Vec<Option<Value>>, i64);
@@ -91,9 +106,9 @@ impl PgBackend {
         E: sqlx::Executor<'c, Database = sqlx::Postgres>,
     {
         let mut one = [prepared];
-        let args = arguments(&mut one)?;
+        let (args, sql) = arguments(&mut one)?;
         let [prepared] = one;
-        let result = sqlx::query_as_with::<_, CommitRow, _>(COMMIT_SQL, args)
+        let result = sqlx::query_as_with::<_, CommitRow, _>(sql, args)
             .fetch_one(executor)
             .await;
         match result {
@@ -302,19 +317,29 @@ pub(crate) fn receipt(
 
 /// The arguments of `fluvius.commit` for the batches, in order; their columns are taken (see
 /// [`Prepared::lay_out_again`]).
-pub(crate) fn arguments(batches: &mut [Prepared]) -> Result<PgArguments, StoreError> {
+///
+/// Answers the statement to send them with: [`AUDITED_COMMIT_SQL`] when they carry audit
+/// records, else [`COMMIT_SQL`].
+pub(crate) fn arguments(
+    batches: &mut [Prepared],
+) -> Result<(PgArguments, &'static str), StoreError> {
     let (f_call, f_write, f_event) = set_based_calls(batches)?;
     let mut columns = Columns::default();
     let mut c_writes = Vec::with_capacity(batches.len());
     let mut c_records = Vec::with_capacity(batches.len());
     let mut c_snapshot_every = Vec::with_capacity(batches.len());
-    for prepared in batches.iter_mut() {
+    for (call, prepared) in (1..).zip(batches.iter_mut()) {
         let own = std::mem::take(&mut prepared.columns);
         c_writes.push(small("stream writes in one call", own.writes())?);
         c_records.push(small("idempotency records in one call", own.records())?);
         c_snapshot_every.push(prepared.snapshot_every);
-        columns.append(own)?;
+        columns.append(own, call)?;
     }
+    let sql = if columns.audits() > 0 {
+        AUDITED_COMMIT_SQL
+    } else {
+        COMMIT_SQL
+    };
     let mut args = PgArguments::default();
     let encoded = (|| {
         sqlx::Arguments::add(&mut args, c_writes)?;
@@ -330,7 +355,7 @@ pub(crate) fn arguments(batches: &mut [Prepared]) -> Result<PgArguments, StoreEr
             err,
         )))
     })?;
-    Ok(args)
+    Ok((args, sql))
 }
 
 /// The batches `fluvius.commit` may write in one set-based statement, as (call, write, event)

@@ -22,7 +22,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgSeverity;
 
 use crate::PgBackend;
-use crate::commit::{Answer, COMMIT_SQL, CommitRow, Prepared, answers, arguments, database_error};
+use crate::commit::{Answer, CommitRow, Prepared, answers, arguments, database_error};
 use crate::error::PgError;
 
 /// How many flushes may be in flight at once unless configured otherwise (see
@@ -345,8 +345,8 @@ impl PgBackend {
         }
         let (mut batches, replies): (Vec<Prepared>, Vec<_>) =
             calls.into_iter().map(|c| (c.prepared, c.reply)).unzip();
-        let args = match arguments(&mut batches) {
-            Ok(args) => args,
+        let (args, sql) = match arguments(&mut batches) {
+            Ok(laid_out) => laid_out,
             Err(err) => {
                 let err = StoreError::Invalid(format!(
                     "a group commit of {n} calls could not be encoded, nothing was sent: {err}"
@@ -356,7 +356,7 @@ impl PgBackend {
                     .for_each(|r| Call::reply(r, Err(err.clone())));
             }
         };
-        let result = sqlx::query_as_with::<_, CommitRow, _>(COMMIT_SQL, args)
+        let result = sqlx::query_as_with::<_, CommitRow, _>(sql, args)
             .fetch_one(&mut **held)
             .await;
         match result {

@@ -327,6 +327,16 @@ pub fn domain_with_policies(
     Ok((domain, engine))
 }
 
+/// The bank as a multi-tenant service: every command and read names its tenant (bank), the
+/// Cedar policies of `policies` decide, and every command attempt is recorded in the audit log
+/// (see [`domain_with_policies`]).
+pub fn saas_domain(
+    builder: fluvius::DomainBuilder,
+    policies: &str,
+) -> Result<(Domain, std::sync::Arc<fluvius::policy::CedarEngine>), fluvius::Error> {
+    domain_with_policies(builder.multi_tenant(true).audit(true), policies)
+}
+
 /// The bank domain on the backend configured by `builder` (the in-memory one by default).
 pub fn domain(builder: fluvius::DomainBuilder) -> Result<Domain, fluvius::Error> {
     use fluvius::DomainBuilderExt;

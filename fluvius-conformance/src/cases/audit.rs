@@ -393,3 +393,57 @@ pub async fn exports_json_lines_and_csv(backend: Arc<dyn Backend>) {
     );
     assert_eq!(err.code(), "invalid-query");
 }
+
+/// Concurrent commands on many streams (grouped into shared commits where the backend groups
+/// them), some of them conflicting: each attempt has exactly one record, and the accepted ones
+/// are exactly the committed ones.
+pub async fn concurrent_attempts_recorded_once(backend: Arc<dyn Backend>) {
+    let clock = clock();
+    let domain = audited(&backend, clock.clone());
+    let admin = tenant("t-1").user("root").role("admin");
+    for n in 0..8 {
+        let open = json!({"owner": "ada", "initial": 0, "tags": []});
+        attempt(&domain, &admin, "open-account", open, &format!("c-{n}"))
+            .await
+            .expect("opening");
+    }
+    let mut tasks = Vec::new();
+    for n in 0..64u64 {
+        let domain = domain.clone();
+        let admin = admin.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("c-{}", n % 8);
+            let mut cmd = command(&domain, &admin, "deposit", json!({"amount": 1}), &id);
+            if n % 5 == 0 {
+                // Version 1 is long gone for most of them: a conflict, refused.
+                cmd = cmd.expect_version(1);
+            }
+            domain.process_command(cmd).await.is_ok()
+        }));
+    }
+    let mut accepted = 8;
+    for task in tasks {
+        if task.await.expect("a command task") {
+            accepted += 1;
+        }
+    }
+    let records = all(&domain, &admin).await;
+    assert_eq!(records.len(), 72, "one record per attempt");
+    let ok = records
+        .iter()
+        .filter(|r| r.outcome == AuditOutcome::Accepted)
+        .count();
+    assert_eq!(
+        ok, accepted,
+        "accepted records are the commands that succeeded"
+    );
+    let refused = records
+        .iter()
+        .filter(|r| r.outcome == AuditOutcome::Refused)
+        .all(|r| r.code.as_deref() == Some("version-conflict"));
+    assert!(
+        refused,
+        "every other attempt was refused by its expected version"
+    );
+    assert_eq!(global_log(&backend).await.len(), accepted);
+}

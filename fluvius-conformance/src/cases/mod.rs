@@ -49,6 +49,7 @@ macro_rules! __with_cases {
                 reports_filter_and_page,
                 units_are_recorded_whole,
                 exports_json_lines_and_csv,
+                concurrent_attempts_recorded_once,
             }
             upcasting {
                 old_events_read_through_upcasters,

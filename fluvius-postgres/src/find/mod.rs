@@ -18,6 +18,7 @@
 //! for how each operator and sort key keeps the in-memory evaluator's semantics. A second
 //! statement (`count(*)`) runs only when the page is empty and the offset is not 0.
 
+mod audit;
 mod filter;
 mod sort;
 
