@@ -11,6 +11,9 @@ pub mod commands {}
 
 #[doc = include_str!("../../docs/units.md")]
 pub mod units {}
+#[cfg(feature = "memory")]
+#[doc = include_str!("../../docs/audit.md")]
+pub mod audit {}
 
 #[doc = include_str!("../../docs/queries.md")]
 pub mod queries {}

@@ -93,6 +93,9 @@ pub use fluvius_core::{
     RefreshOptions, RefreshReport, ResourceDescriptor, Response, State, StateManager, SystemClock,
     backend, filter, limits, log, testkit,
 };
+pub use fluvius_core::{
+    AuditExport, AuditLog, AuditOutcome, AuditRecord, AuditReport, ExportFormat, Transport, audit,
+};
 pub use fluvius_core::{Upcasted, upcast};
 pub use fluvius_macros::{action, aggregate, retired};
 #[cfg(feature = "memory")]

@@ -262,7 +262,8 @@ async fn scenario(builder: fluvius::DomainBuilder) -> Result<(), Error> {
         .fetch("account", &id)
         .await?;
     println!("> with deleted roots included: {kept:?}");
-    policies().await
+    policies().await?;
+    tenants().await
 }
 
 /// The same bank with its Cedar policies (`policies/bank.cedar`, read now, at startup):
@@ -319,6 +320,80 @@ async fn policies() -> Result<(), Error> {
     {
         Err(err) => println!("    the owner reads another's account: {err}"),
         Ok(_) => println!("    the owner read another's account"),
+    }
+    Ok(())
+}
+
+/// The bank as a multi-tenant service: two banks (tenants) on one store, the same policies,
+/// every command attempt in the audit log, and an auditor's report of one tenant.
+async fn tenants() -> Result<(), Error> {
+    let text = std::fs::read_to_string(example_bank::POLICY_FILE).map_err(|err| {
+        Error::Config(format!("cannot read {}: {err}", example_bank::POLICY_FILE))
+    })?;
+    let (domain, _engine) = example_bank::saas_domain(Domain::builder("banking"), &text)?;
+    println!("> two tenants, with policies and an audit log (in memory)");
+    for tenant in ["acme", "globex"] {
+        let teller = Context::new().tenant(tenant).user("tess").role("teller");
+        let owner = Context::new().tenant(tenant).user("c-ada");
+        let open = OpenAccount {
+            customer_id: "c-ada".into(),
+            initial_balance: 100,
+        };
+        // The same identifier in both tenants: two different accounts.
+        domain.execute_as(&teller, open, ("account", "a-1")).await?;
+        domain
+            .execute_as(&teller, Deposit { amount: 25 }, ("account", "a-1"))
+            .await?;
+        let denied = domain
+            .execute_as(&teller, Withdraw { amount: 5 }, ("account", "a-1"))
+            .await;
+        let overdrawn = domain
+            .execute_as(&owner, Withdraw { amount: 500 }, ("account", "a-1"))
+            .await;
+        println!(
+            "    {tenant}: the teller's withdrawal: {}; the owner's 500: {}",
+            denied
+                .err()
+                .map_or("accepted".into(), |e| e.code().to_owned()),
+            overdrawn
+                .err()
+                .map_or("accepted".into(), |e| e.code().to_owned()),
+        );
+        domain
+            .execute_as(&owner, Withdraw { amount: 20 }, ("account", "a-1"))
+            .await?;
+    }
+    let auditor = Context::new().tenant("acme").user("audrey").role("auditor");
+    let log = domain.audit_log(&auditor);
+    let report = log.query(&Query::new().sort(["recorded_at"])).await?;
+    println!(
+        "> audit report of acme ({} attempts; globex's are not in it):",
+        report.page.total
+    );
+    for record in &report.items {
+        println!(
+            "    {:<12} {:<9} by {:<5} on {}/{} {}",
+            record.command,
+            record.outcome.as_str(),
+            record.user.as_deref().unwrap_or("-"),
+            record.resource,
+            record.identifier,
+            if record.policies.is_empty() {
+                record.code.clone().unwrap_or_default()
+            } else {
+                format!("policies {:?}", record.policies)
+            }
+        );
+    }
+    let refused = Query::new().filter(json!({"outcome.in": ["denied", "refused"]}));
+    let mut csv = Vec::new();
+    log.export(&refused, fluvius::ExportFormat::Csv)?
+        .write_to(&mut csv)
+        .await?;
+    println!("> acme's denied and refused attempts as CSV:");
+    for line in String::from_utf8_lossy(&csv).lines() {
+        let short: String = line.chars().take(110).collect();
+        println!("    {short}");
     }
     Ok(())
 }

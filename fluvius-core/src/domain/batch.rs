@@ -456,7 +456,9 @@ impl DomainInner {
         let events = Arc::new(events);
         let records = decided.iter().filter_map(|d| d.record.clone()).collect();
         let audit = decided.iter().filter_map(|d| d.audit.clone()).collect();
-        let write = self.stream_write(key, entry, start, head, Arc::clone(&events), records, audit);
+        let write = self
+            .stream_write(key, entry, start, head, Arc::clone(&events), records)
+            .with_audit(audit);
         let receipt = self
             .traced_commit(CommitBatch::single(write), decided.len())
             .await?;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::aggregate::ResourceDescriptor;
-use crate::audit::AuditRecord;
 use crate::backend::{
     Backend, ExpectedVersion, IdempotencyRecord, StateDoc, StateWrite, StreamKey, StreamRange,
     StreamWrite,
@@ -122,7 +121,6 @@ impl DomainInner {
         head: &CachedStream,
         events: Arc<Vec<EventEnvelope>>,
         records: Vec<IdempotencyRecord>,
-        audit: Vec<AuditRecord>,
     ) -> StreamWrite {
         let now = head.updated_at.unwrap_or_else(|| self.clock.now());
         let state = StateWrite::new(
@@ -141,7 +139,6 @@ impl DomainInner {
             state,
             records,
         )
-        .with_audit(audit)
     }
 }
 

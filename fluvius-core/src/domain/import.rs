@@ -211,7 +211,6 @@ impl Domain {
                 &head,
                 std::sync::Arc::new(envelopes),
                 Vec::new(),
-                Vec::new(),
             ));
             heads.push((position_of[key], head));
         }

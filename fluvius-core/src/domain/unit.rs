@@ -464,15 +464,17 @@ impl DomainInner {
                 let entry = self.resource(&stream.key.resource)?;
                 let list = Arc::new(std::mem::take(&mut events[s]));
                 shared.push(Arc::clone(&list));
-                writes.push(self.stream_write(
-                    &stream.key,
-                    entry,
-                    &starts[s],
-                    &heads[s],
-                    list,
-                    std::mem::take(&mut records[s]),
-                    std::mem::take(&mut audits[s]),
-                ));
+                writes.push(
+                    self.stream_write(
+                        &stream.key,
+                        entry,
+                        &starts[s],
+                        &heads[s],
+                        list,
+                        std::mem::take(&mut records[s]),
+                    )
+                    .with_audit(std::mem::take(&mut audits[s])),
+                );
             }
             // A backend that panics must not unwind through the caller holding the streams.
             let committed = AssertUnwindSafe(
