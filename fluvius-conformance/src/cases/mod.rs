@@ -27,6 +27,7 @@ pub mod read_errors;
 pub mod replay;
 pub mod root_errors;
 pub mod tenancy;
+pub mod tenant_property;
 pub mod time_travel;
 pub mod unit_concurrency;
 pub mod units;
@@ -143,6 +144,9 @@ macro_rules! __with_cases {
             }
             tenancy {
                 tenant_walls,
+            }
+            tenant_property {
+                tenants_never_see_each_other,
             }
             units {
                 transfer_is_all_or_nothing,
