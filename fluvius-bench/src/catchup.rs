@@ -173,6 +173,7 @@ pub async fn run(args: &Args, kind: Readside) -> Result<Report, String> {
     let mut latencies = std::mem::take(&mut *timed.pages.lock());
     Ok(Report {
         transport: None,
+        audit: false,
         system: "fluvius",
         backend: backend_name,
         workload: match kind {
@@ -441,6 +442,7 @@ pub async fn latency(args: &Args) -> Result<Report, String> {
     let commands = committed.len() as u64;
     Ok(Report {
         transport: None,
+        audit: false,
         system: "fluvius",
         backend: backend_name,
         workload: "commit-to-handler",

@@ -70,6 +70,10 @@ pub struct Args {
     /// 127.0.0.1 and driven by an HTTP client; `--system fluvius` only).
     #[arg(long, value_enum, default_value_t = Transport::InProcess)]
     pub transport: Transport,
+    /// Builds the bank domain with its audit log on (`--system fluvius`, workloads `bank` and
+    /// `hot`): every command also writes its audit record in its commit.
+    #[arg(long)]
+    pub audit: bool,
 }
 
 /// The read-side catch-up workloads.
@@ -134,6 +138,12 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if args.transport == Transport::Http && args.system == System::Plain {
         eprintln!("fluvius-bench: --transport http runs the fluvius system only");
+        return ExitCode::from(2);
+    }
+    if args.audit
+        && (args.system == System::Plain || args.replay.is_some() || args.readside.is_some())
+    {
+        eprintln!("fluvius-bench: --audit applies to the fluvius system's bank and hot workloads");
         return ExitCode::from(2);
     }
     if args.concurrency == 0 {

@@ -164,6 +164,7 @@ pub async fn run(args: &Args, shape: ReplayShape) -> Result<Report, String> {
         conflict_retries: 0,
         rss_mb: peak_rss_mb(),
         transport: None,
+        audit: false,
         failures,
     })
 }

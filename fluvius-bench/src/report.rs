@@ -20,6 +20,9 @@ pub struct Report {
     /// `http` when the commands went over HTTP; absent for in-process runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transport: Option<&'static str>,
+    /// Whether the domain wrote an audit record per command (`--audit`); absent when not.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub audit: bool,
     #[serde(skip)]
     pub failures: Vec<String>,
 }

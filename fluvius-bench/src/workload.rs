@@ -26,7 +26,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         (BackendKind::Memory, system) => {
             let backend: Arc<dyn Backend> = Arc::new(MemBackend::new());
             let driver = match system {
-                System::Fluvius => Driver::Fluvius(fluvius_domain(backend)?),
+                System::Fluvius => Driver::Fluvius(fluvius_domain(backend, args.audit)?),
                 System::Plain => Driver::Plain(Arc::new(PlainBank::new(backend))),
             };
             ("memory", driver)
@@ -38,7 +38,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
                 .map_err(|e| e.to_string())?;
             (
                 "postgres",
-                Driver::Fluvius(fluvius_domain(Arc::new(backend))?),
+                Driver::Fluvius(fluvius_domain(Arc::new(backend), args.audit)?),
             )
         }
         (BackendKind::Postgres, System::Plain) => {
@@ -105,14 +105,16 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         conflict_retries: driver.conflict_retries(),
         rss_mb: peak_rss_mb(),
         transport: (args.transport == Transport::Http).then_some("http"),
+        audit: args.audit,
         failures,
     })
 }
 
-fn fluvius_domain(backend: Arc<dyn Backend>) -> Result<Domain, String> {
+fn fluvius_domain(backend: Arc<dyn Backend>, audit: bool) -> Result<Domain, String> {
     Domain::builder("banking")
         .aggregate(Banking)
         .shared_backend(backend)
+        .audit(audit)
         .build()
         .map_err(|e| e.to_string())
 }

@@ -53,6 +53,8 @@ enum Flaw {
     /// Evaluates `ne` and negations as SQL's three-valued `NOT` does: rows where a negated
     /// field is null or absent drop out.
     ThreeValuedLogic,
+    /// Commits the events of accepted commands but not their audit records.
+    DropsCommittedAudit,
 }
 
 /// `filter` with SQL's three-valued logic: `ne` and every `Not` also require the fields they
@@ -154,6 +156,7 @@ impl Backend for Mutant {
                     write.idempotency.iter_mut().for_each(|r| r.tenant.clear());
                 }
                 Flaw::DropsDigest => write.state.digest.clear(),
+                Flaw::DropsCommittedAudit => write.audit.clear(),
                 _ => {}
             }
         }
@@ -267,6 +270,10 @@ impl Backend for Mutant {
         })
     }
 
+    fn audit(&self) -> Option<&dyn fluvius_core::AuditStore> {
+        self.inner.audit()
+    }
+
     fn stale_states<'a>(
         &'a self,
         query: &'a StaleQuery,
@@ -301,7 +308,7 @@ async fn failing(flaw: Flaw) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_broken_promise_is_caught() {
-    let expectations: [(Flaw, &[&str]); 16] = [
+    let expectations: [(Flaw, &[&str]); 17] = [
         (
             Flaw::NoVersionCheck,
             &[
@@ -328,6 +335,7 @@ async fn each_broken_promise_is_caught() {
             Flaw::TenantBlind,
             &[
                 "tenancy::tenant_walls",
+                "tenant_property::tenants_never_see_each_other",
                 "idempotency::id_scoped_by_tenant",
                 "units::unit_tenancy",
             ],
@@ -411,6 +419,14 @@ async fn each_broken_promise_is_caught() {
                 "query_filters::filter_operators",
                 "query_filters::filter_negation",
                 "query_filters::filter_shorthands",
+            ],
+        ),
+        (
+            Flaw::DropsCommittedAudit,
+            &[
+                "audit::every_attempt_is_recorded",
+                "audit::units_are_recorded_whole",
+                "audit::concurrent_attempts_recorded_once",
             ],
         ),
     ];
