@@ -83,8 +83,23 @@ async fn unit(
             expected_version,
         } = serde_json::from_value(item)
             .map_err(|err| malformed(&format!("/{index}"), &format!("command {index}: {err}")))?;
-        let mut command = build(domain, index, (key, resource, identifier), payload)?
-            .with_context(context.clone());
+        let attempt = (key.clone(), resource.clone(), identifier.clone());
+        let mut command = match build(domain, index, (key, resource, identifier), payload) {
+            Ok(command) => command.with_context(context.clone()),
+            Err((response, err)) => {
+                // The unit never reached the domain: its failing item is the attempt recorded.
+                let (key, resource, identifier) = &attempt;
+                let id = if identifier == NEW {
+                    ""
+                } else {
+                    identifier.as_str()
+                };
+                domain
+                    .record_rejected(&context, key, (resource, id), None, &err)
+                    .await;
+                return Err(response);
+            }
+        };
         if let Some(version) = expected_version {
             if version == 0 || version > fluvius_core::limits::MAX_VERSION {
                 return Err(malformed(
@@ -125,25 +140,28 @@ async fn unit(
     }
 }
 
-/// The command of one item, or the unit's answer naming it.
+/// The command of one item, or the unit's answer naming it and the error to audit.
 fn build(
     domain: &Domain,
     index: usize,
     (key, resource, identifier): (String, String, String),
     payload: Value,
-) -> Result<Command, Response> {
+) -> Result<Command, (Response, Error)> {
     let creates = domain.action(&key).map(|a| a.creates);
     if identifier == NEW && creates == Some(false) {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-target",
-            format!(
-                "command {index}: `{key}` acts on an existing {resource}: name its identifier \
-                 instead of `:new`"
-            ),
-        )
-        .with_pointer(format!("/{index}/identifier"))
-        .into_response());
+        let message = format!(
+            "command {index}: `{key}` acts on an existing {resource}: name its identifier \
+             instead of `:new`"
+        );
+        let response = Problem::new(StatusCode::BAD_REQUEST, "invalid-target", message.clone())
+            .with_pointer(format!("/{index}/identifier"))
+            .into_response();
+        let err = Error::Validation {
+            command: key,
+            field: Some("identifier".into()),
+            message,
+        };
+        return Err((response, err));
     }
     let built = if identifier == NEW {
         domain.create_command(&key, payload, NewRoot(resource.clone()))
@@ -157,7 +175,7 @@ fn build(
             root: AggRoot::new(&resource, &identifier),
             error: Box::new(error),
         };
-        from_error(&err).into_response()
+        (from_error(&err).into_response(), err)
     })
 }
 

@@ -188,3 +188,32 @@ async fn the_audit_log_is_for_auditors_and_well_formed_queries() {
         "another tenant sees none of acme's records"
     );
 }
+
+#[tokio::test]
+async fn a_unit_refused_before_it_runs_is_recorded() {
+    let server = start().await;
+    let teller = ("acme", "tess", "teller");
+    let items = json!([
+        {"command": "open-account", "resource": "account", "identifier": ":new",
+         "payload": {"customer_id": "c-ada", "initial_balance": 100}},
+        {"command": "levitate", "resource": "account", "identifier": "a-9", "payload": {}},
+    ]);
+    let status = post_as(&server, teller, "/banking:unit", items).await;
+    assert_eq!(status, 404, "an unknown command in a unit");
+    let auditor = ("acme", "audrey", "auditor");
+    let body: Value = get_as(&server, auditor, "/_audit/banking")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let records = body["data"].as_array().expect("records");
+    assert_eq!(
+        records.len(),
+        1,
+        "the failing item, as nothing ran: {records:?}"
+    );
+    assert_eq!(records[0]["command"], "levitate");
+    assert_eq!(records[0]["identifier"], "a-9");
+    assert_eq!(records[0]["outcome"], "invalid");
+    assert_eq!(records[0]["code"], "unknown-command");
+}
