@@ -157,6 +157,37 @@ fn common_headers() -> Vec<Value> {
     ]
 }
 
+/// The common headers and the query parameters of a list route: `query` (described by
+/// `filter`), `sort`, `limit`, `offset` and `page` (the last three described with `paging`
+/// after them).
+fn list_parameters(filter: &str, paging: &str) -> Vec<Value> {
+    let mut parameters = common_headers();
+    parameters.extend([
+        query_param("query", filter, json!({"type": "string"})),
+        query_param(
+            "sort",
+            "Sort keys, comma separated: `field`, `field.asc`, `field.desc`",
+            json!({"type": "string"}),
+        ),
+        query_param(
+            "limit",
+            &format!("Page size (default 50, at most 1000){paging}"),
+            json!({"type": "integer", "minimum": 1}),
+        ),
+        query_param(
+            "offset",
+            &format!("Matches to skip{paging}"),
+            json!({"type": "integer", "minimum": 0}),
+        ),
+        query_param(
+            "page",
+            &format!("1-based page number, instead of `offset`{paging}"),
+            json!({"type": "integer", "minimum": 1}),
+        ),
+    ]);
+    parameters
+}
+
 fn command_operation(
     served: &Served,
     action: &ActionDescriptor,
@@ -275,34 +306,10 @@ fn paths(shared: &Shared, components: &mut Components) -> Vec<Operation> {
             }
             past["properties"]["at"] = json!({"type": ["integer", "string"]});
             let base = format!("/{ns}.{}", resource.name);
-            let mut list_params = common_headers();
-            list_params.extend([
-                query_param(
-                    "query",
-                    "A filter in the JSON filter DSL, e.g. `{\"balance.gte\": 100}`",
-                    json!({"type": "string"}),
-                ),
-                query_param(
-                    "sort",
-                    "Sort keys, comma separated: `field`, `field.asc`, `field.desc`",
-                    json!({"type": "string"}),
-                ),
-                query_param(
-                    "limit",
-                    "Page size (default 50, at most 1000)",
-                    json!({"type": "integer", "minimum": 1}),
-                ),
-                query_param(
-                    "offset",
-                    "Matches to skip",
-                    json!({"type": "integer", "minimum": 0}),
-                ),
-                query_param(
-                    "page",
-                    "1-based page number, instead of `offset`",
-                    json!({"type": "integer", "minimum": 1}),
-                ),
-            ]);
+            let list_params = list_parameters(
+                "A filter in the JSON filter DSL, e.g. `{\"balance.gte\": 100}`",
+                "",
+            );
             ops.push(Operation {
                 method: "get",
                 path: format!("{base}/"),
@@ -451,35 +458,15 @@ fn unit_operation(served: &Served, states: &BTreeMap<&str, Value>) -> Value {
 
 /// `GET /_audit/<ns>`: a page of audit records, or all of them as JSON lines or CSV.
 fn audit_operation(ns: &str, components: &mut Components) -> Operation {
-    let mut parameters = common_headers();
-    parameters.extend([
-        query_param(
-            "query",
-            "A filter in the JSON filter DSL over the record's fields, e.g. `{\"outcome\": \"denied\"}`",
-            json!({"type": "string"}),
-        ),
-        query_param(
-            "sort",
-            "Sort keys, comma separated: `field`, `field.asc`, `field.desc`",
-            json!({"type": "string"}),
-        ),
-        query_param(
-            "limit",
-            "Page size (default 50, at most 1000); `json` only",
-            json!({"type": "integer", "minimum": 1}),
-        ),
-        query_param("offset", "Matches to skip; `json` only", json!({"type": "integer", "minimum": 0})),
-        query_param(
-            "page",
-            "1-based page number, instead of `offset`; `json` only",
-            json!({"type": "integer", "minimum": 1}),
-        ),
-        query_param(
-            "format",
-            "`json` (a page, the default), `jsonl` or `csv` (every matching record)",
-            json!({"type": "string", "enum": ["json", "jsonl", "csv"]}),
-        ),
-    ]);
+    let mut parameters = list_parameters(
+        "A filter in the JSON filter DSL over the record's fields, e.g. `{\"outcome\": \"denied\"}`",
+        "; `json` only",
+    );
+    parameters.push(query_param(
+        "format",
+        "`json` (a page, the default), `jsonl` or `csv` (every matching record)",
+        json!({"type": "string", "enum": ["json", "jsonl", "csv"]}),
+    ));
     let schema = fluvius_core::audit::audit_schema().clone();
     let record = components.import("audit", "AuditRecord", schema);
     let mut responses = problem_responses((

@@ -14,7 +14,7 @@ use fluvius_core::{AuditPage, AuditQuery, AuditRecord};
 use serde_json::Value;
 use sqlx::{Postgres, QueryBuilder, Row};
 
-use super::{filter, sort};
+use super::filter;
 use crate::PgBackend;
 use crate::columns::micros;
 use crate::error::{PgError, to_u64};
@@ -61,14 +61,7 @@ impl PgBackend {
     pub(crate) async fn query_audit_rows(&self, query: &AuditQuery) -> Result<AuditPage, PgError> {
         let mut sql = QueryBuilder::<Postgres>::new("SELECT state, count(*) OVER () AS total");
         push_scope(&mut sql, query);
-        sql.push(" ORDER BY ");
-        for key in &query.sort {
-            sort::push_key(&mut sql, key);
-        }
-        sql.push("identifier ASC LIMIT ");
-        sql.push_bind(query.page.limit);
-        sql.push(" OFFSET ");
-        sql.push_bind(query.page.offset);
+        super::push_order_and_page(&mut sql, &query.sort, query.page);
         let rows = sql
             .build()
             .fetch_all(&self.pool)

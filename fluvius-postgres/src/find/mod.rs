@@ -93,15 +93,24 @@ fn find_statement(prefix: &str, query: &StateQuery) -> QueryBuilder<Postgres> {
     sql.push(CREATED_BY);
     sql.push(", count(*) OVER () AS total FROM fluvius.states");
     push_where(&mut sql, query);
+    push_order_and_page(&mut sql, &query.sort, query.page);
+    sql
+}
+
+/// `ORDER BY` the sort keys then the identifier, `LIMIT` and `OFFSET` of the page.
+fn push_order_and_page(
+    sql: &mut QueryBuilder<Postgres>,
+    keys: &[fluvius_core::filter::SortKey],
+    page: fluvius_core::filter::Page,
+) {
     sql.push(" ORDER BY ");
-    for key in &query.sort {
-        sort::push_key(&mut sql, key);
+    for key in keys {
+        sort::push_key(sql, key);
     }
     sql.push("identifier ASC LIMIT ");
-    sql.push_bind(query.page.limit);
+    sql.push_bind(page.limit);
     sql.push(" OFFSET ");
-    sql.push_bind(query.page.offset);
-    sql
+    sql.push_bind(page.offset);
 }
 
 /// The scope (tenant, namespace, resource), the deletion flag and the filter.
