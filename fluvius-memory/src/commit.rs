@@ -81,8 +81,7 @@ impl Store {
             ..
         } = write;
         if !audit.is_empty() {
-            // A record is plain fields and strings: turning it into a document cannot fail.
-            let _ = self.append_audit(audit);
+            self.append_audit(audit);
         }
         for record in idempotency {
             match self.idempotency.get_mut(&record.tenant) {

@@ -34,8 +34,8 @@ pub(crate) struct Store {
     pub(crate) idempotency: FastMap<String, FastMap<Uuid, IdempotencyRecord>>,
     /// The strings events repeat, kept once.
     pub(crate) strings: Interner,
-    /// The audit log, by (tenant, namespace).
-    pub(crate) audit: FastMap<(String, String), crate::audit::AuditScope>,
+    /// The audit log.
+    pub(crate) audit: crate::audit::AuditLog,
 }
 
 /// One stream: its key (shared by its events), its events in version order (the event at index

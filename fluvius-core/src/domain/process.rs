@@ -46,12 +46,9 @@ impl DomainInner {
         if !self.audit {
             return self.process_traced(command).await;
         }
-        let attempt = AuditRecord::of_command(
-            &self.namespace,
-            &command,
-            AuditOutcome::Accepted,
-            self.clock.now(),
-        );
+        let started = self.clock.now();
+        let attempt =
+            AuditRecord::of_command(&self.namespace, &command, AuditOutcome::Accepted, started);
         let result = self.process_traced(command).await;
         // An accepted command's record was written with its commit.
         let record = match &result {
