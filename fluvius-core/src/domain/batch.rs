@@ -94,7 +94,7 @@ struct Decided<'p> {
     events: usize,
     head: CachedStream,
     record: Option<IdempotencyRecord>,
-    audit: Option<AuditRecord>,
+    audit: Option<Box<AuditRecord>>,
 }
 
 /// What deciding one command produced: how many events it stamped, the head they lead to, its
@@ -103,7 +103,8 @@ pub(crate) struct Decision {
     pub(crate) events: usize,
     pub(crate) head: CachedStream,
     pub(crate) record: Option<IdempotencyRecord>,
-    pub(crate) audit: Option<AuditRecord>,
+    /// Boxed: most domains record no audit log, and a decision is moved a few times.
+    pub(crate) audit: Option<Box<AuditRecord>>,
 }
 
 impl DomainInner {
@@ -432,7 +433,7 @@ impl DomainInner {
             audit.policies = policies;
             audit.version = Some(next.version);
             audit.events = count as u64;
-            audit
+            Box::new(audit)
         });
         Ok(Decision {
             events: count,
@@ -455,7 +456,10 @@ impl DomainInner {
     ) -> Result<(Vec<LogCursor>, Vec<EventEnvelope>), StoreError> {
         let events = Arc::new(events);
         let records = decided.iter().filter_map(|d| d.record.clone()).collect();
-        let audit = decided.iter().filter_map(|d| d.audit.clone()).collect();
+        let audit = decided
+            .iter()
+            .filter_map(|d| d.audit.as_deref().cloned())
+            .collect();
         let write = self
             .stream_write(key, entry, start, head, Arc::clone(&events), records)
             .with_audit(audit);

@@ -43,9 +43,16 @@ impl DomainInner {
     /// Runs a command inside its `fluvius.command` span, which records the outcome (`ok`,
     /// `replayed` or the error's [`code`](Error::code)) and the conflict retries it took.
     pub(crate) async fn process(self: &Arc<Self>, command: Command) -> Result<Response, Error> {
-        if !self.audit {
-            return self.process_traced(command).await;
+        if self.audit {
+            // Boxed, so a domain without an audit log keeps its command future small.
+            return Box::pin(self.process_audited(command)).await;
         }
+        self.process_traced(command).await
+    }
+
+    /// [`DomainInner::process`] in an audited domain: the attempt's record is written when the
+    /// command did not commit (an accepted one's went with its commit).
+    async fn process_audited(self: &Arc<Self>, command: Command) -> Result<Response, Error> {
         let started = self.clock.now();
         let attempt =
             AuditRecord::of_command(&self.namespace, &command, AuditOutcome::Accepted, started);

@@ -444,7 +444,7 @@ impl DomainInner {
                 .map_err(|err| unit_error(index, &member.command, err))?;
             heads[s] = decision.head.clone();
             records[s].extend(decision.record);
-            audits[s].extend(decision.audit);
+            audits[s].extend(decision.audit.map(|audit| *audit));
             decided.push(Decided {
                 events: decision.events,
                 head: decision.head,
