@@ -60,6 +60,21 @@ pub async fn run(domain: &Domain, key: &str, payload: Value, target: impl IntoTa
     ok(domain, command(domain, key, payload, target)).await
 }
 
+/// Builds a JSON command on an account in a context and runs it; answers its outcome.
+pub async fn run_as(
+    domain: &Domain,
+    context: &Context,
+    key: &str,
+    payload: Value,
+    id: &str,
+) -> Result<Response, Error> {
+    let command = domain
+        .create_command(key, payload, ("account", id))
+        .unwrap_or_else(|err| panic!("building `{key}` failed: {err}"))
+        .with_context(context.clone());
+    domain.process_command(command).await
+}
+
 /// Runs a command that must fail, and returns its error.
 pub async fn fails(domain: &Domain, command: Command) -> Error {
     let what = format!("{} on {}", command.key(), command.root());

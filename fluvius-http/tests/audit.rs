@@ -5,24 +5,8 @@
 
 mod support;
 
-use fluvius::prelude::*;
-use fluvius_http::{Auth, HttpApi};
 use serde_json::{Value, json};
-use support::{Server, problem, serve};
-
-async fn start() -> Server {
-    let (domain, _engine) = example_bank::saas_domain(
-        Domain::builder("banking"),
-        &std::fs::read_to_string(example_bank::POLICY_FILE).expect("the policy file"),
-    )
-    .expect("the multi-tenant bank builds");
-    let api = HttpApi::builder()
-        .domain(domain.clone())
-        .auth(Auth::TrustedHeaders)
-        .build()
-        .expect("the API builds");
-    serve(api, domain).await
-}
+use support::{Server, problem, start_saas};
 
 async fn post_as(server: &Server, who: (&str, &str, &str), path: &str, body: Value) -> u16 {
     let (tenant, user, roles) = who;
@@ -97,7 +81,7 @@ async fn attempts(server: &Server, tenant: &str) -> String {
 
 #[tokio::test]
 async fn every_http_attempt_is_in_the_audit_log() {
-    let server = start().await;
+    let server = start_saas().await;
     let id = attempts(&server, "acme").await;
     attempts(&server, "globex").await;
 
@@ -165,7 +149,7 @@ async fn every_http_attempt_is_in_the_audit_log() {
 
 #[tokio::test]
 async fn the_audit_log_is_for_auditors_and_well_formed_queries() {
-    let server = start().await;
+    let server = start_saas().await;
     attempts(&server, "acme").await;
     let teller = get_as(&server, ("acme", "tess", "teller"), "/_audit/banking").await;
     problem(teller, 403, "forbidden").await;
@@ -191,7 +175,7 @@ async fn the_audit_log_is_for_auditors_and_well_formed_queries() {
 
 #[tokio::test]
 async fn a_unit_refused_before_it_runs_is_recorded() {
-    let server = start().await;
+    let server = start_saas().await;
     let teller = ("acme", "tess", "teller");
     let items = json!([
         {"command": "open-account", "resource": "account", "identifier": ":new",

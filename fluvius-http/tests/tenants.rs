@@ -4,24 +4,8 @@
 
 mod support;
 
-use fluvius::prelude::*;
-use fluvius_http::{Auth, HttpApi};
 use serde_json::json;
-use support::{Server, serve};
-
-async fn start() -> Server {
-    let (domain, _engine) = example_bank::saas_domain(
-        Domain::builder("banking"),
-        &std::fs::read_to_string(example_bank::POLICY_FILE).expect("the policy file"),
-    )
-    .expect("the multi-tenant bank builds");
-    let api = HttpApi::builder()
-        .domain(domain.clone())
-        .auth(Auth::TrustedHeaders)
-        .build()
-        .expect("the API builds");
-    serve(api, domain).await
-}
+use support::{Server, start_saas};
 
 /// A request as `tenant`'s teller and auditor; answers the status and the body.
 async fn call(
@@ -51,7 +35,7 @@ async fn call(
 
 #[tokio::test]
 async fn no_route_answers_with_the_other_tenants_data() {
-    let server = start().await;
+    let server = start_saas().await;
     let tenants = ["acme", "globex"];
     for tenant in tenants {
         for id in ["a-1", "a-2"] {

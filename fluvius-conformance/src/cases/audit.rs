@@ -7,15 +7,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use fluvius_core::{
-    AuditOutcome, AuditRecord, Backend, Command, Context, Domain, Error, ExportFormat, ManualClock,
-    Query, Transport,
+    AuditOutcome, AuditRecord, Backend, Command, Context, Domain, ExportFormat, ManualClock, Query,
+    Transport,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::domain;
 use crate::policy::OwnerPolicy;
-use crate::support::{clock, expect_err, global_log, t, tenant};
+use crate::support::{clock, expect_err, global_log, run_as, t, tenant};
 
 /// The multi-tenant test domain with the owner policy, recording an audit log.
 fn audited(backend: &Arc<dyn Backend>, clock: ManualClock) -> Domain {
@@ -33,18 +33,6 @@ fn command(domain: &Domain, context: &Context, key: &str, payload: Value, id: &s
         .create_command(key, payload, ("account", id))
         .unwrap_or_else(|err| panic!("building `{key}` failed: {err}"))
         .with_context(context.clone())
-}
-
-async fn attempt(
-    domain: &Domain,
-    context: &Context,
-    key: &str,
-    payload: Value,
-    id: &str,
-) -> Result<fluvius_core::Response, Error> {
-    domain
-        .process_command(command(domain, context, key, payload, id))
-        .await
 }
 
 /// Every record of a tenant's audit log, in the default order.
@@ -70,15 +58,15 @@ fn owner(tenant_name: &str) -> Context {
 async fn one_of_each(domain: &Domain, clock: &ManualClock, name: &str) {
     clock.set(t(1));
     let open = json!({"owner": "ada", "initial": 100, "tags": []});
-    attempt(domain, &teller(name), "open-account", open, "a-1")
+    run_as(domain, &teller(name), "open-account", open, "a-1")
         .await
         .expect("the teller opens");
     clock.set(t(2));
-    attempt(domain, &owner(name), "deposit", json!({"amount": 5}), "a-1")
+    run_as(domain, &owner(name), "deposit", json!({"amount": 5}), "a-1")
         .await
         .expect("the owner deposits");
     clock.set(t(3));
-    let denied = attempt(
+    let denied = run_as(
         domain,
         &teller(name),
         "withdraw",
@@ -88,7 +76,7 @@ async fn one_of_each(domain: &Domain, clock: &ManualClock, name: &str) {
     .await;
     assert!(expect_err(denied, "a teller withdraws").is_forbidden());
     clock.set(t(4));
-    let refused = attempt(
+    let refused = run_as(
         domain,
         &owner(name),
         "withdraw",
@@ -98,7 +86,7 @@ async fn one_of_each(domain: &Domain, clock: &ManualClock, name: &str) {
     .await;
     assert_eq!(expect_err(refused, "overdraw").code(), "rule");
     clock.set(t(5));
-    let invalid = attempt(
+    let invalid = run_as(
         domain,
         &owner(name),
         "deposit",
@@ -403,7 +391,7 @@ pub async fn concurrent_attempts_recorded_once(backend: Arc<dyn Backend>) {
     let admin = tenant("t-1").user("root").role("admin");
     for n in 0..8 {
         let open = json!({"owner": "ada", "initial": 0, "tags": []});
-        attempt(&domain, &admin, "open-account", open, &format!("c-{n}"))
+        run_as(&domain, &admin, "open-account", open, &format!("c-{n}"))
             .await
             .expect("opening");
     }

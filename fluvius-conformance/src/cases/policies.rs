@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 
 use crate::domain::{self, Account};
 use crate::policy::OwnerPolicy;
-use crate::support::{assert_log_unchanged, assert_no_record, ctx, expect_err, global_log, ids};
+use crate::support::{
+    assert_log_unchanged, assert_no_record, ctx, expect_err, global_log, ids, run_as,
+};
 
 fn policed(backend: Arc<dyn Backend>, engine: Arc<dyn PolicyEngine>) -> Domain {
     domain::builder(backend)
@@ -28,20 +30,6 @@ fn as_user(user: &str) -> Context {
 
 fn teller() -> Context {
     ctx().user("tess").role("teller")
-}
-
-async fn run_as(
-    domain: &Domain,
-    context: &Context,
-    key: &str,
-    payload: Value,
-    id: &str,
-) -> Result<fluvius_core::Response, Error> {
-    let command = domain
-        .create_command(key, payload, ("account", id))
-        .unwrap_or_else(|err| panic!("building `{key}` failed: {err}"))
-        .with_context(context.clone());
-    domain.process_command(command).await
 }
 
 async fn open_as(domain: &Domain, context: &Context, id: &str, owner: &str, tags: &[&str]) {

@@ -63,6 +63,22 @@ pub async fn start_with(configure: impl FnOnce(HttpApiBuilder) -> HttpApiBuilder
     serve(api, domain).await
 }
 
+/// The bank as a multi-tenant service (its Cedar policies, its audit log), callers named by
+/// the trusted headers (`x-tenant`, `x-user`, `x-roles`).
+pub async fn start_saas() -> Server {
+    let (domain, _engine) = example_bank::saas_domain(
+        Domain::builder("banking"),
+        &std::fs::read_to_string(example_bank::POLICY_FILE).expect("the policy file"),
+    )
+    .expect("the multi-tenant bank builds");
+    let api = HttpApi::builder()
+        .domain(domain.clone())
+        .auth(fluvius_http::Auth::TrustedHeaders)
+        .build()
+        .expect("the API builds");
+    serve(api, domain).await
+}
+
 /// The bank domain served with the defaults.
 pub async fn start() -> Server {
     start_with(|b| b).await
