@@ -180,47 +180,24 @@ pub(crate) fn action_args(cx: &Ctxt, attr: &syn::Attribute) -> ActionArgs {
                 Ok(meta.path.span())
             }
         };
-        let duplicate = |name: &str| meta.error(format!("duplicate `{name}` argument"));
         if meta.path.is_ident(kw::EVT_KEY) {
-            if args.evt_key.is_some() {
-                return Err(duplicate(kw::EVT_KEY));
-            }
-            args.evt_key = Some(meta.value()?.parse()?);
+            set_once(&meta, &mut args.evt_key, kw::EVT_KEY, || meta.value()?.parse())?;
         } else if meta.path.is_ident(kw::RESOURCES) {
-            if args.resources.is_some() {
-                return Err(duplicate(kw::RESOURCES));
-            }
-            args.resources = Some(resource_list(&meta)?);
+            set_once(&meta, &mut args.resources, kw::RESOURCES, || resource_list(&meta))?;
         } else if meta.path.is_ident(kw::KEY) {
-            if args.key.is_some() {
-                return Err(duplicate(kw::KEY));
-            }
-            args.key = Some(meta.value()?.parse()?);
+            set_once(&meta, &mut args.key, kw::KEY, || meta.value()?.parse())?;
         } else if meta.path.is_ident(kw::NEW) {
-            if args.new.is_some() {
-                return Err(duplicate(kw::NEW));
-            }
-            args.new = Some(flag(kw::NEW)?);
+            set_once(&meta, &mut args.new, kw::NEW, || flag(kw::NEW))?;
         } else if meta.path.is_ident(kw::DELETE) {
-            if args.delete.is_some() {
-                return Err(duplicate(kw::DELETE));
-            }
-            args.delete = Some(flag(kw::DELETE)?);
+            set_once(&meta, &mut args.delete, kw::DELETE, || flag(kw::DELETE))?;
         } else if meta.path.is_ident(kw::SCHEMA_VERSION) {
-            if args.schema_version.is_some() {
-                return Err(duplicate(kw::SCHEMA_VERSION));
-            }
-            args.schema_version = Some(meta.value()?.parse()?);
+            let version = || meta.value()?.parse();
+            set_once(&meta, &mut args.schema_version, kw::SCHEMA_VERSION, version)?;
         } else if meta.path.is_ident(kw::PAYLOAD) {
-            if args.payload.is_some() {
-                return Err(duplicate(kw::PAYLOAD));
-            }
-            args.payload = Some(meta.value()?.parse()?);
+            set_once(&meta, &mut args.payload, kw::PAYLOAD, || meta.value()?.parse())?;
         } else if meta.path.is_ident(kw::UPCAST) {
-            if args.upcast.is_some() {
-                return Err(duplicate(kw::UPCAST));
-            }
-            args.upcast = Some((meta.path.span(), upcast_steps(meta.input)?));
+            let steps = || Ok((meta.path.span(), upcast_steps(meta.input)?));
+            set_once(&meta, &mut args.upcast, kw::UPCAST, steps)?;
         } else {
             return Err(meta.error(
                 "unknown `#[action]` argument: expected `evt_key`, `resources`, `key`, `new`, `delete`, `schema_version`, `upcast` or `payload`",
@@ -233,6 +210,20 @@ pub(crate) fn action_args(cx: &Ctxt, attr: &syn::Attribute) -> ActionArgs {
         args.parsed = false;
     }
     args
+}
+
+/// Fills an argument's slot once; a second occurrence is an error naming the argument.
+fn set_once<T>(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    slot: &mut Option<T>,
+    name: &str,
+    value: impl FnOnce() -> syn::Result<T>,
+) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(meta.error(format!("duplicate `{name}` argument")));
+    }
+    *slot = Some(value()?);
+    Ok(())
 }
 
 /// `= ["account", ..]` after `resources`, with the span of the list.
@@ -295,17 +286,14 @@ pub(crate) fn retired_args(cx: &Ctxt, attr: &syn::Attribute) -> RetiredArgs {
         return args;
     }
     let result = attr.parse_nested_meta(|meta| {
-        let duplicate = |name: &str| meta.error(format!("duplicate `{name}` argument"));
         if meta.path.is_ident(kw::EVT_KEY) {
-            if args.evt_key.is_some() {
-                return Err(duplicate(kw::EVT_KEY));
-            }
-            args.evt_key = Some(meta.value()?.parse()?);
+            set_once(&meta, &mut args.evt_key, kw::EVT_KEY, || {
+                meta.value()?.parse()
+            })?;
         } else if meta.path.is_ident(kw::RESOURCES) {
-            if args.resources.is_some() {
-                return Err(duplicate(kw::RESOURCES));
-            }
-            args.resources = Some(resource_list(&meta)?);
+            set_once(&meta, &mut args.resources, kw::RESOURCES, || {
+                resource_list(&meta)
+            })?;
         } else {
             return Err(
                 meta.error("unknown `#[retired]` argument: expected `evt_key` or `resources`")

@@ -121,14 +121,13 @@ impl Domain {
                     report.skipped += 1;
                 }
             }
-            if keys.is_empty() {
+            let Some(last) = keys.last() else {
                 break;
-            }
+            };
             report.batches += 1;
             if let Some(progress) = &options.on_batch {
                 progress(&report);
             }
-            let last = keys.last().expect("the batch is not empty");
             query = query.after(last.tenant.clone(), last.id.clone());
             if keys.len() < options.batch {
                 break;
