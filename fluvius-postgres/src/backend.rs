@@ -36,6 +36,11 @@ pub struct PgBackend {
     signal: Arc<CommitSignal>,
     /// Announces commits to other processes when set (see `notify_commits`).
     notifier: Option<Arc<Notifier>>,
+    /// Whether the row-level security policies apply to this backend's role (see
+    /// [`wall`](crate::wall)), asked on first use.
+    pub(crate) wall: Arc<tokio::sync::OnceCell<bool>>,
+    /// Whether reads name their tenant (always, but for [`PgBackend::without_tenant_filters`]).
+    pub(crate) tenant_filters: bool,
 }
 
 impl PgBackend {
@@ -49,31 +54,75 @@ impl PgBackend {
         PgBackend::from_pool(pool).await
     }
 
+    /// Connects as [`connect`](PgBackend::connect) does, but without migrating (see
+    /// [`from_migrated_pool`](PgBackend::from_migrated_pool)).
+    pub async fn connect_migrated(url: &str) -> Result<PgBackend, PgError> {
+        let pool = PgPoolOptions::new()
+            .connect(url)
+            .await
+            .map_err(PgError::Connect)?;
+        PgBackend::from_migrated_pool(pool).await
+    }
+
     /// Uses an existing pool (sized and configured by the caller) and applies the migrations.
     pub async fn from_pool(pool: PgPool) -> Result<PgBackend, PgError> {
         migrate(&pool).await?;
-        Ok(PgBackend {
+        PgBackend::on(pool).ready().await
+    }
+
+    /// Uses an existing pool without migrating: for an application role that may not change the
+    /// schema (for instance one walled by [row-level security](crate#row-level-security)), the
+    /// schema's owner having run [`migrate`] beforehand. Fails, naming the versions, if the
+    /// database lacks a migration this version of the crate needs.
+    pub async fn from_migrated_pool(pool: PgPool) -> Result<PgBackend, PgError> {
+        crate::migrate::check_migrated(&pool).await?;
+        PgBackend::on(pool).ready().await
+    }
+
+    /// Asks the server whether the wall applies before the first call needs to know.
+    async fn ready(self) -> Result<PgBackend, PgError> {
+        self.walled().await?;
+        Ok(self)
+    }
+
+    fn on(pool: PgPool) -> PgBackend {
+        PgBackend {
             queue: Arc::new(CommitQueue::new(pool.options().get_max_connections())),
             pool,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             replica: None,
             signal: Arc::new(CommitSignal::new()),
             notifier: None,
-        })
+            wall: Arc::new(tokio::sync::OnceCell::new()),
+            tenant_filters: true,
+        }
+    }
+
+    /// Whether PostgreSQL's row-level security walls this backend's role in (see
+    /// [row-level security](crate#row-level-security)): `false` for the schema's owner and for
+    /// superusers, which the policies exempt.
+    pub async fn behind_tenant_wall(&self) -> Result<bool, PgError> {
+        self.walled().await
+    }
+
+    /// Drops the tenant predicates from the state manager's reads (key lookups, queries, the log
+    /// and audit reports), leaving row-level security as the only tenant wall. It exists to prove
+    /// that wall in tests; a backend not [behind it](PgBackend::behind_tenant_wall) then shows
+    /// every tenant's rows to every tenant. Never use it in an application.
+    #[doc(hidden)]
+    pub fn without_tenant_filters(mut self) -> PgBackend {
+        self.tenant_filters = false;
+        self
     }
 
     /// Reads of the state manager (fetch, find, time travel, history) go to this pool, typically
     /// a read replica of the primary; commands still read and write through the primary. No
     /// migration is run on it: the replica follows the primary's schema.
     pub fn with_read_pool(mut self, pool: PgPool) -> PgBackend {
-        self.replica = Some(Arc::new(PgBackend {
-            queue: Arc::new(CommitQueue::new(pool.options().get_max_connections())),
-            pool,
-            snapshot_every: self.snapshot_every,
-            replica: None,
-            signal: Arc::new(CommitSignal::new()),
-            notifier: None,
-        }));
+        let mut replica = PgBackend::on(pool);
+        replica.snapshot_every = self.snapshot_every;
+        replica.tenant_filters = self.tenant_filters;
+        self.replica = Some(Arc::new(replica));
         self
     }
 
@@ -162,6 +211,7 @@ impl fmt::Debug for PgBackend {
             .field("max_group", &self.queue.max_group())
             .field("read_replica", &self.replica.is_some())
             .field("notify_commits", &self.notifier.is_some())
+            .field("behind_tenant_wall", &self.wall.get())
             .finish()
     }
 }

@@ -14,6 +14,8 @@ use sqlx::postgres::{PgArguments, PgDatabaseError};
 use crate::PgBackend;
 use crate::columns::{Columns, small};
 use crate::error::PgError;
+use crate::wall::Scope;
+use sqlx::{Connection, PgConnection};
 
 /// The one statement a commit issues; its implicit transaction is the commit's transaction.
 /// The transaction's id (the first component of its events' log cursors) is read after the
@@ -61,12 +63,19 @@ pub(crate) struct Prepared {
     pub(crate) counts: Vec<usize>,
     /// The snapshot interval of the backend the batch was committed through.
     pub(crate) snapshot_every: i64,
+    /// The one tenant of the batch's streams; `None` when they belong to several.
+    pub(crate) tenant: Option<String>,
 }
 
 impl Prepared {
     /// How many stream writes the batch has.
     pub(crate) fn writes(&self) -> usize {
         self.counts.len()
+    }
+
+    /// The tenants the batch writes behind the wall: its one tenant, or all of them.
+    pub(crate) fn scope(&self) -> Scope<'_> {
+        self.tenant.as_deref().map_or(Scope::All, Scope::Tenant)
     }
 
     /// Lays the batch out again, after its columns were taken for a group that failed.
@@ -85,32 +94,35 @@ impl PgBackend {
         let columns = Columns::from_batch(&batch, malformed.clone())?;
         let counts = columns.counts();
         let snapshot_every = crate::error::to_i64("snapshot interval", self.snapshot_every)?;
+        let first = batch.streams.first().map(|w| w.key.tenant.as_str());
+        let tenant = batch
+            .streams
+            .iter()
+            .all(|w| Some(w.key.tenant.as_str()) == first)
+            .then(|| first.map(str::to_owned))
+            .flatten();
         Ok(Prepared {
             batch,
             columns,
             malformed,
             counts,
             snapshot_every,
+            tenant,
         })
     }
 
     /// Commits a prepared batch atomically, on its own: a group of one in `fluvius.commit`.
     /// Every stream's head is checked and its events, state row, snapshot and idempotency
     /// records written, or nothing is.
-    pub(crate) async fn commit_prepared<'c, E>(
+    pub(crate) async fn commit_prepared(
         &self,
-        executor: E,
+        conn: &mut PgConnection,
         prepared: Prepared,
-    ) -> Result<CommitReceipt, StoreError>
-    where
-        E: sqlx::Executor<'c, Database = sqlx::Postgres>,
-    {
+    ) -> Result<CommitReceipt, StoreError> {
         let mut one = [prepared];
         let (args, sql) = arguments(&mut one)?;
         let [prepared] = one;
-        let result = sqlx::query_as_with::<_, CommitRow, _>(sql, args)
-            .fetch_one(executor)
-            .await;
+        let result = self.send_commit(conn, prepared.scope(), sql, args).await;
         match result {
             Ok(row) => answers(std::slice::from_ref(&prepared), row)
                 .pop()
@@ -122,6 +134,38 @@ impl PgBackend {
                 }),
             Err(err) => Err(self.commit_error(err, &prepared).await),
         }
+    }
+
+    /// [`commit_prepared`](PgBackend::commit_prepared) on a connection of the pool.
+    pub(crate) async fn commit_alone(
+        &self,
+        prepared: Prepared,
+    ) -> Result<CommitReceipt, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(|err| {
+            StoreError::from(PgError::query("acquiring a connection to commit")(err))
+        })?;
+        self.commit_prepared(&mut conn, prepared).await
+    }
+
+    /// Sends the commit statement on `conn`: in its own implicit transaction, or, behind the
+    /// [wall](crate::wall), in a transaction scoped to `scope`. The caller has asked
+    /// [`walled`](PgBackend::walled) before.
+    pub(crate) async fn send_commit(
+        &self,
+        conn: &mut PgConnection,
+        scope: Scope<'_>,
+        sql: &'static str,
+        args: PgArguments,
+    ) -> Result<CommitRow, sqlx::Error> {
+        let statement = sqlx::query_as_with::<_, CommitRow, _>(sql, args);
+        if self.wall.get() != Some(&true) {
+            return statement.fetch_one(conn).await;
+        }
+        let mut tx = conn.begin().await?;
+        crate::wall::enter(&mut tx, scope).await?;
+        let row = statement.fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(row)
     }
 
     /// Turns the server's refusal into the contract's error.

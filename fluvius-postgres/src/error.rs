@@ -16,6 +16,19 @@ pub enum PgError {
     /// The embedded migrations could not be applied.
     #[error("could not apply the Fluvius schema migrations: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// The database lacks migrations this version needs, and the backend was told not to apply
+    /// them ([`PgBackend::from_migrated_pool`](crate::PgBackend::from_migrated_pool)).
+    #[error(
+        "the Fluvius schema is not migrated: this version needs migration {needed}, the database \
+         has {}; run `fluvius_postgres::migrate` as the schema's owner",
+        applied.map_or_else(|| "none".to_owned(), |v| v.to_string())
+    )]
+    NotMigrated {
+        /// The latest migration applied, if any.
+        applied: Option<i64>,
+        /// The latest migration of this version.
+        needed: i64,
+    },
     /// A statement failed on the server or on the way to it.
     #[error("a PostgreSQL statement failed while {doing}: {source}")]
     Query {
@@ -60,6 +73,9 @@ impl From<PgError> for StoreError {
             PgError::Connect(_) => StoreError::unavailable("PostgreSQL cannot be reached", detail),
             PgError::Migrate(_) => {
                 StoreError::internal("the Fluvius schema migrations failed", detail)
+            }
+            PgError::NotMigrated { .. } => {
+                StoreError::internal("the Fluvius schema is not migrated", detail)
             }
             PgError::Query { doing, source } => query_failure(doing, source, detail),
             PgError::Decode { what, .. } => {

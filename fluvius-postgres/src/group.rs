@@ -13,7 +13,7 @@
 //! call always has a flusher that will take it: see [`CommitQueue::push`].
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use fluvius_core::{CommitBatch, CommitReceipt, StoreError};
@@ -22,8 +22,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgSeverity;
 
 use crate::PgBackend;
-use crate::commit::{Answer, CommitRow, Prepared, answers, arguments, database_error};
+use crate::commit::{Answer, Prepared, answers, arguments, database_error};
 use crate::error::PgError;
+use crate::wall::Scope;
 
 /// How many flushes may be in flight at once unless configured otherwise (see
 /// [`PgBackend::max_flushers`]).
@@ -63,6 +64,8 @@ pub(crate) struct CommitQueue {
     pool_size: usize,
     flushes: AtomicU64,
     calls: AtomicU64,
+    /// Groups carry one tenant's calls (the backend is behind the row-level security wall).
+    one_tenant: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -101,6 +104,7 @@ impl CommitQueue {
             pool_size: usize::try_from(pool_size).unwrap_or(usize::MAX),
             flushes: AtomicU64::new(0),
             calls: AtomicU64::new(0),
+            one_tenant: AtomicBool::new(false),
         }
     }
 }
@@ -165,7 +169,12 @@ impl CommitQueue {
     /// mutex, and so does a caller between waking a waiting flusher, spawning one, or relying on
     /// a running one (which takes the queue again before it waits or stops). A wake-up sent
     /// before the flusher waits is kept by the `Notify` as a permit.
-    fn push(&self, call: Call) -> bool {
+    ///
+    /// `one_tenant`: the backend is behind the wall, so groups must be of one tenant.
+    fn push(&self, call: Call, one_tenant: bool) -> bool {
+        if one_tenant {
+            self.one_tenant.store(true, Ordering::Relaxed);
+        }
         let mut state = self.lock();
         state.waiting.push_back(call);
         if state.idle > 0 {
@@ -198,6 +207,9 @@ impl CommitQueue {
             return Next::Wait;
         }
         let max = self.max_group();
+        if self.one_tenant.load(Ordering::Relaxed) {
+            return Next::Send(one_tenant_group(&mut state.waiting, max));
+        }
         let mut writes = 0;
         let mut calls = Vec::new();
         while let Some(next) = state.waiting.front() {
@@ -237,6 +249,35 @@ impl CommitQueue {
     }
 }
 
+/// The oldest call and, in queue order, the later calls of its tenant, up to `max` stream writes
+/// (at least one call); the other calls keep their places. A call writing several tenants goes
+/// alone (its transaction is scoped to all tenants).
+fn one_tenant_group(waiting: &mut VecDeque<Call>, max: usize) -> Vec<Call> {
+    let Some(first) = waiting.pop_front() else {
+        return Vec::new();
+    };
+    let Some(tenant) = first.prepared.tenant.clone() else {
+        return vec![first];
+    };
+    let mut writes = first.prepared.writes();
+    let mut calls = vec![first];
+    let mut i = 0;
+    while i < waiting.len() && writes < max {
+        let call = &waiting[i];
+        let more = call.prepared.writes();
+        if call.prepared.tenant.as_deref() != Some(tenant.as_str()) {
+            i += 1;
+        } else if writes + more > max {
+            // The tenant's calls keep their queue order: none passes this one.
+            break;
+        } else {
+            writes += more;
+            calls.extend(waiting.remove(i));
+        }
+    }
+    calls
+}
+
 /// Gives the flusher's slot back if the flusher stops before the queue is empty.
 struct Slot {
     queue: Arc<CommitQueue>,
@@ -262,12 +303,14 @@ impl PgBackend {
             return Ok(CommitReceipt::default());
         }
         let prepared = self.prepare(batch)?;
+        // Known before anything is sent: behind the wall, a group is one tenant's calls.
+        let walled = self.walled().await?;
         if self.queue.max_group() <= 1 {
             // Group commit is off: every call is its own transaction, sent by its caller.
-            return self.commit_prepared(&self.pool, prepared).await;
+            return self.commit_alone(prepared).await;
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
-        if self.queue.push(Call { prepared, reply }) {
+        if self.queue.push(Call { prepared, reply }, walled) {
             tokio::spawn(self.clone().flush());
         }
         answer.await.unwrap_or_else(|_| {
@@ -331,7 +374,7 @@ impl PgBackend {
         if n == 1
             && let Some(Call { prepared, reply }) = calls.pop()
         {
-            let answer = self.commit_prepared(&mut **held, prepared).await;
+            let answer = self.commit_prepared(held, prepared).await;
             if matches!(
                 answer,
                 Err(StoreError::Unavailable { .. }
@@ -356,9 +399,9 @@ impl PgBackend {
                     .for_each(|r| Call::reply(r, Err(err.clone())));
             }
         };
-        let result = sqlx::query_as_with::<_, CommitRow, _>(sql, args)
-            .fetch_one(&mut **held)
-            .await;
+        // Behind the wall the queue made this a group of one tenant (see `CommitQueue::next`).
+        let scope = batches.first().map_or(Scope::All, Prepared::scope);
+        let result = self.send_commit(held, scope, sql, args).await;
         match result {
             Ok(row) => {
                 let answers = answers(&batches, row);
@@ -426,7 +469,7 @@ impl PgBackend {
     ) {
         for (mut prepared, reply) in batches.into_iter().zip(replies) {
             let answer = match prepared.lay_out_again() {
-                Ok(()) => self.commit_prepared(&self.pool, prepared).await,
+                Ok(()) => self.commit_alone(prepared).await,
                 Err(err) => Err(err),
             };
             // Each of these is a flush of its own.

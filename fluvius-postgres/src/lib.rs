@@ -133,6 +133,19 @@
 //! value). The scope `tenant = $1 AND namespace = $2 AND resource = $3` is a prefix of the
 //! state table's primary key.
 //!
+//! # Row-level security
+//!
+//! A second tenant wall under the tenant every statement names: the tables `events`, `states`,
+//! `snapshots`, `idempotency` and `audit` carry a policy admitting only the rows of the tenant
+//! the transaction set (`set_config('fluvius.tenant', .., true)`, one transaction, never the
+//! session). The policies exempt the tables' owner and superusers. A backend connected as a role
+//! they apply to ([`PgBackend::behind_tenant_wall`], asked when the backend is built; connect it
+//! with [`PgBackend::from_migrated_pool`], the owner having migrated) runs every read in a
+//! transaction scoped to its tenant, groups only one tenant's calls per commit, and scopes the
+//! operations that cross tenants by design (the log read without a tenant filter, idempotency
+//! purges, the stale-row listing, cursor lookups) to all tenants. See `docs/postgres.md` for the
+//! role's grants and the cost.
+//!
 //! # Time
 //!
 //! PostgreSQL keeps instants to the microsecond: `recorded_at`, `created_at` and `updated_at`
@@ -174,6 +187,7 @@ mod migrate;
 mod notify;
 mod read;
 mod refresh;
+mod wall;
 
 pub use backend::{DEFAULT_SNAPSHOT_EVERY, PgBackend};
 pub use error::PgError;

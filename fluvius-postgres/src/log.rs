@@ -21,6 +21,9 @@
 //! when more are waiting, and otherwise the last event below the horizon, matching or not: every
 //! event up to it has been looked at, and any later commit sorts after it. So a filtered reader
 //! moves past what it skips, and `next` never names a place a late commit could still fill.
+//! That last event is found by `fluvius.log_tail`, which runs as the schema's owner: behind the
+//! [row-level security wall](crate#row-level-security) a tenant's reader still moves past the
+//! other tenants' events, learning their cursor and nothing else.
 //!
 //! The read never waits. When committed events wait above the horizon behind a running
 //! transaction, the page says `caught_up` and the caller decides when to read again.
@@ -36,6 +39,7 @@ use sqlx::postgres::{PgArguments, PgRow};
 use crate::PgBackend;
 use crate::error::{PgError, to_u64};
 use crate::read::{event_from_row, get};
+use crate::wall::Scope;
 
 /// One statement: the horizon, at most `$7` matching events after `($1, $2)` below it, and the
 /// last event below it after `($1, $2)` (where a caught-up reader stands). `$3`..`$6` are the
@@ -72,12 +76,8 @@ page AS MATERIALIZED (
      LIMIT $7
 ),
 tail AS MATERIALIZED (
-    SELECT e.xid::text::bigint AS xid_n, e.position
-      FROM fluvius.events e, horizon
-     WHERE e.xid < horizon.h
-       AND (e.xid, e.position) > ($1::bigint::text::xid8, $2::bigint)
-     ORDER BY e.xid DESC, e.position DESC
-     LIMIT 1
+    SELECT t.xid_n, t.position
+      FROM horizon, fluvius.log_tail(horizon.h, $1::bigint::text::xid8, $2::bigint) AS t
 )
 SELECT tail.xid_n AS tail_xid, tail.position AS tail_position, page.*
   FROM (SELECT 1) AS one
@@ -100,11 +100,20 @@ const CURSOR_SQL: &str =
 impl PgBackend {
     /// One page of the global log (see the module docs).
     pub(crate) async fn log_page(&self, query: &LogQuery) -> Result<LogPage, PgError> {
+        const DOING: &str = "reading the global log";
         let after = query.after;
-        let rows = bind(sqlx::query(READ_LOG_SQL), query)
-            .fetch_all(&self.pool)
+        // Without a tenant filter the log is read across tenants, by design (the read side).
+        let scope = query
+            .filter
+            .tenant
+            .as_deref()
+            .map_or(Scope::All, Scope::Tenant);
+        let mut conn = self.conn(scope, DOING).await?;
+        let rows = bind(sqlx::query(self.read_sql(READ_LOG_SQL)), query)
+            .fetch_all(&mut *conn)
             .await
-            .map_err(PgError::query("reading the global log"))?;
+            .map_err(PgError::query(DOING))?;
+        conn.done(DOING).await?;
         let mut entries = page(&rows)?;
         let caught_up = entries.len() <= query.limit;
         entries.truncate(query.limit);
@@ -140,11 +149,15 @@ impl PgBackend {
         let Ok(position) = i64::try_from(position) else {
             return Ok(None);
         };
+        const DOING: &str = "looking up an event's log cursor";
+        // By position, whatever the tenant: the answer is a cursor, no tenant's data.
+        let mut conn = self.conn(Scope::All, DOING).await?;
         let row = sqlx::query(CURSOR_SQL)
             .bind(position)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *conn)
             .await
-            .map_err(PgError::query("looking up an event's log cursor"))?;
+            .map_err(PgError::query(DOING))?;
+        conn.done(DOING).await?;
         row.map(|row| cursor(get(&row, "xid_n")?, get(&row, "position")?))
             .transpose()
     }

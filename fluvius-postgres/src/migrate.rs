@@ -61,3 +61,22 @@ async fn run_locked(conn: &mut PoolConnection<Postgres>) -> Result<(), PgError> 
         .map_err(PgError::query("releasing the migration lock"))?;
     Ok(())
 }
+
+/// Checks, without changing anything, that every migration of this crate has been applied.
+pub(crate) async fn check_migrated(pool: &PgPool) -> Result<(), PgError> {
+    let needed = migrator().iter().map(|m| m.version).max().unwrap_or(0);
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT max(version) FROM fluvius._sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await
+            .or_else(|err| match &err {
+                // No migrations table: nothing was applied.
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(None),
+                _ => Err(PgError::query("checking the applied migrations")(err)),
+            })?;
+    if applied.is_some_and(|applied| applied >= needed) {
+        Ok(())
+    } else {
+        Err(PgError::NotMigrated { applied, needed })
+    }
+}

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::PgBackend;
 use crate::columns::{micros, micros_up};
 use crate::error::{PgError, to_i64, to_u64};
+use crate::wall::Scope;
 
 /// The columns [`state_from_row`] reads, for `SELECT`s of `fluvius.states`.
 pub(crate) const STATE_COLUMNS: &str =
@@ -22,18 +23,21 @@ pub(crate) const STATE_COLUMNS: &str =
 impl PgBackend {
     /// The state row of a stream.
     pub(crate) async fn state_row(&self, key: &StreamKey) -> Result<Option<StoredState>, PgError> {
-        let row = sqlx::query(
+        const DOING: &str = "loading a state row";
+        let mut conn = self.conn(Scope::Tenant(&key.tenant), DOING).await?;
+        let row = sqlx::query(self.read_sql(
             "SELECT version, state, digest, deleted, created_at, updated_at, updated_by \
              FROM fluvius.states \
              WHERE tenant = $1 AND namespace = $2 AND resource = $3 AND identifier = $4",
-        )
+        ))
         .bind(&key.tenant)
         .bind(&key.namespace)
         .bind(&key.resource)
         .bind(&key.id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *conn)
         .await
-        .map_err(PgError::query("loading a state row"))?;
+        .map_err(PgError::query(DOING))?;
+        conn.done(DOING).await?;
         row.map(|row| state_from_row(&row)).transpose()
     }
 
@@ -47,7 +51,9 @@ impl PgBackend {
             .up_to_version
             .map(|v| to_i64("version", v))
             .transpose()?;
-        let rows = sqlx::query(
+        const DOING: &str = "reading a stream";
+        let mut conn = self.conn(Scope::Tenant(&key.tenant), DOING).await?;
+        let rows = sqlx::query(self.read_sql(
             "SELECT position, event_id, tenant, namespace, resource, identifier, version, \
                     evt_key, schema_version, payload, metadata, recorded_at \
              FROM fluvius.events \
@@ -55,7 +61,7 @@ impl PgBackend {
                AND version > $5 AND version <= coalesce($6, 9223372036854775807) \
                AND ($7::timestamptz IS NULL OR recorded_at <= $7) \
              ORDER BY version",
-        )
+        ))
         .bind(&key.tenant)
         .bind(&key.namespace)
         .bind(&key.resource)
@@ -63,9 +69,10 @@ impl PgBackend {
         .bind(to_i64("version", range.after_version)?)
         .bind(up_to)
         .bind(range.recorded_until.map(micros))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await
-        .map_err(PgError::query("reading a stream"))?;
+        .map_err(PgError::query(DOING))?;
+        conn.done(DOING).await?;
         rows.iter().map(event_from_row).collect()
     }
 
@@ -80,7 +87,9 @@ impl PgBackend {
             .up_to_version
             .map(|v| to_i64("version", v))
             .transpose()?;
-        let row = sqlx::query(
+        const DOING: &str = "loading a snapshot";
+        let mut conn = self.conn(Scope::Tenant(&key.tenant), DOING).await?;
+        let row = sqlx::query(self.read_sql(
             "SELECT version, state, digest, recorded_at FROM ( \
                 SELECT version, state, digest, recorded_at FROM fluvius.snapshots \
                  WHERE tenant = $1 AND namespace = $2 AND resource = $3 AND identifier = $4 \
@@ -93,16 +102,17 @@ impl PgBackend {
                 AND version <= coalesce($5, 9223372036854775807) \
                 AND ($6::timestamptz IS NULL OR updated_at <= $6) \
              ORDER BY version DESC LIMIT 1",
-        )
+        ))
         .bind(&key.tenant)
         .bind(&key.namespace)
         .bind(&key.resource)
         .bind(&key.id)
         .bind(up_to)
         .bind(range.recorded_until.map(micros))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *conn)
         .await
-        .map_err(PgError::query("loading a snapshot"))?;
+        .map_err(PgError::query(DOING))?;
+        conn.done(DOING).await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(Snapshot::new(
             to_u64("snapshot version", get(&row, "version")?)?,
@@ -118,16 +128,19 @@ impl PgBackend {
         tenant: &str,
         command_id: Uuid,
     ) -> Result<Option<IdempotencyRecord>, PgError> {
-        let row = sqlx::query(
+        const DOING: &str = "loading an idempotency record";
+        let mut conn = self.conn(Scope::Tenant(tenant), DOING).await?;
+        let row = sqlx::query(self.read_sql(
             "SELECT fingerprint, resource, identifier, from_version, to_version, state, \
                     recorded_at \
              FROM fluvius.idempotency WHERE tenant = $1 AND command_id = $2",
-        )
+        ))
         .bind(tenant)
         .bind(command_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *conn)
         .await
-        .map_err(PgError::query("loading an idempotency record"))?;
+        .map_err(PgError::query(DOING))?;
+        conn.done(DOING).await?;
         let Some(row) = row else { return Ok(None) };
         let resource: String = get(&row, "resource")?;
         let identifier: String = get(&row, "identifier")?;
@@ -145,11 +158,15 @@ impl PgBackend {
 
     /// Deletes the idempotency records recorded before `before`.
     pub(crate) async fn purge_records(&self, before: DateTime<Utc>) -> Result<u64, PgError> {
+        const DOING: &str = "purging idempotency records";
+        // A purge crosses tenants by design.
+        let mut conn = self.conn(Scope::All, DOING).await?;
         let done = sqlx::query("DELETE FROM fluvius.idempotency WHERE recorded_at < $1")
             .bind(micros_up(before))
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await
-            .map_err(PgError::query("purging idempotency records"))?;
+            .map_err(PgError::query(DOING))?;
+        conn.done(DOING).await?;
         Ok(done.rows_affected())
     }
 }

@@ -10,6 +10,7 @@ use crate::PgBackend;
 use crate::columns::micros;
 use crate::error::{PgError, to_i64};
 use crate::read::get;
+use crate::wall::Scope;
 
 impl PgBackend {
     /// Replaces a stream's state row if it is at `state.version`; returns whether it did.
@@ -22,6 +23,8 @@ impl PgBackend {
             what: format!("the state of stream {key}"),
             message: err.to_string(),
         })?;
+        const DOING: &str = "rewriting a state row";
+        let mut conn = self.conn(Scope::Tenant(&key.tenant), DOING).await?;
         let done = sqlx::query(
             "UPDATE fluvius.states \
                 SET state = $6, digest = $7, deleted = $8, updated_at = $9, updated_by = $10 \
@@ -38,9 +41,10 @@ impl PgBackend {
         .bind(state.deleted)
         .bind(micros(state.updated_at))
         .bind(&state.updated_by)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
-        .map_err(PgError::query("rewriting a state row"))?;
+        .map_err(PgError::query(DOING))?;
+        conn.done(DOING).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -50,6 +54,8 @@ impl PgBackend {
         key: &StreamKey,
         snapshot: Snapshot,
     ) -> Result<(), PgError> {
+        const DOING: &str = "replacing a snapshot";
+        let mut conn = self.conn(Scope::Tenant(&key.tenant), DOING).await?;
         sqlx::query(
             "UPDATE fluvius.snapshots SET state = $6, digest = $7 \
               WHERE tenant = $1 AND namespace = $2 AND resource = $3 AND identifier = $4 \
@@ -62,10 +68,10 @@ impl PgBackend {
         .bind(to_i64("version", snapshot.version)?)
         .bind(snapshot.state)
         .bind(&snapshot.digest)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
-        .map_err(PgError::query("replacing a snapshot"))?;
-        Ok(())
+        .map_err(PgError::query(DOING))?;
+        conn.done(DOING).await
     }
 
     /// One page of the stale rows of a resource, across tenants, in (tenant, identifier) order.
@@ -75,6 +81,9 @@ impl PgBackend {
             None => (None, None),
         };
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        const DOING: &str = "listing stale state rows";
+        // A refresh walks every tenant's rows of a resource, by design (an operator's upgrade).
+        let mut conn = self.conn(Scope::All, DOING).await?;
         let rows = sqlx::query(
             "SELECT tenant, identifier FROM fluvius.states \
               WHERE namespace = $1 AND resource = $2 AND digest <> $3 \
@@ -87,9 +96,10 @@ impl PgBackend {
         .bind(after_tenant)
         .bind(after_id)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await
-        .map_err(PgError::query("listing stale state rows"))?;
+        .map_err(PgError::query(DOING))?;
+        conn.done(DOING).await?;
         rows.iter()
             .map(|row| {
                 Ok(StreamKey {

@@ -28,21 +28,25 @@ use sqlx::{Postgres, QueryBuilder};
 use crate::PgBackend;
 use crate::error::{PgError, to_u64};
 use crate::read::{STATE_COLUMNS, get, state_from_row};
+use crate::wall::Scope;
 
 impl PgBackend {
     /// One page of the state rows matching a query, and how many match in all.
     pub(crate) async fn find_states(&self, query: &StateQuery) -> Result<StatePage, PgError> {
-        let rows = find_statement("", query)
+        const DOING: &str = "querying states";
+        let mut conn = self.conn(Scope::Tenant(&query.tenant), DOING).await?;
+        let rows = find_statement("", query, self.tenant_filters)
             .build()
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await
-            .map_err(PgError::query("querying states"))?;
+            .map_err(PgError::query(DOING))?;
 
         let total = match rows.first() {
             Some(row) => to_u64("row count", get(row, "total")?)?,
-            None if query.page.offset > 0 => self.count_states(query).await?,
+            None if query.page.offset > 0 => self.count_states(&mut conn, query).await?,
             None => 0,
         };
+        conn.done(DOING).await?;
         let mut page = Vec::with_capacity(rows.len());
         for row in &rows {
             page.push(
@@ -56,7 +60,7 @@ impl PgBackend {
     /// The plan PostgreSQL chooses for the statement that answers a state query (`EXPLAIN`,
     /// as text, one line per row): to check that a query over your states uses an index.
     pub async fn explain_find(&self, query: &StateQuery) -> Result<String, PgError> {
-        let lines: Vec<String> = find_statement("EXPLAIN ", query)
+        let lines: Vec<String> = find_statement("EXPLAIN ", query, self.tenant_filters)
             .build_query_scalar()
             .fetch_all(&self.pool)
             .await
@@ -65,15 +69,32 @@ impl PgBackend {
     }
 
     /// How many state rows match a query (for a page past the last match).
-    async fn count_states(&self, query: &StateQuery) -> Result<u64, PgError> {
+    async fn count_states(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        query: &StateQuery,
+    ) -> Result<u64, PgError> {
         let mut sql = QueryBuilder::<Postgres>::new("SELECT count(*) FROM fluvius.states");
-        push_where(&mut sql, query);
+        push_where(&mut sql, query, self.tenant_filters);
         let count: i64 = sql
             .build_query_scalar()
-            .fetch_one(&self.pool)
+            .fetch_one(conn)
             .await
             .map_err(PgError::query("counting states"))?;
         to_u64("row count", count)
+    }
+}
+
+/// ` WHERE tenant = <tenant>`, or the tenant bound and not compared (see
+/// [`PgBackend::without_tenant_filters`]).
+fn push_tenant(sql: &mut QueryBuilder<Postgres>, tenant: &str, tenant_filter: bool) {
+    if tenant_filter {
+        sql.push(" WHERE tenant = ");
+        sql.push_bind(tenant.to_owned());
+    } else {
+        sql.push(" WHERE ");
+        sql.push_bind(tenant.to_owned());
+        sql.push("::text IS NOT NULL");
     }
 }
 
@@ -85,14 +106,14 @@ const CREATED_BY: &str = "(SELECT e.metadata ->> 'user' FROM fluvius.events e \
        AND e.version = 1) AS created_by";
 
 /// The statement of a state query, after `prefix` (`EXPLAIN ` or nothing).
-fn find_statement(prefix: &str, query: &StateQuery) -> QueryBuilder<Postgres> {
+fn find_statement(prefix: &str, query: &StateQuery, tenant_filter: bool) -> QueryBuilder<Postgres> {
     let mut sql = QueryBuilder::<Postgres>::new(prefix);
     sql.push("SELECT identifier, ");
     sql.push(STATE_COLUMNS);
     sql.push(", ");
     sql.push(CREATED_BY);
     sql.push(", count(*) OVER () AS total FROM fluvius.states");
-    push_where(&mut sql, query);
+    push_where(&mut sql, query, tenant_filter);
     push_order_and_page(&mut sql, &query.sort, query.page);
     sql
 }
@@ -113,10 +134,11 @@ fn push_order_and_page(
     sql.push_bind(page.offset);
 }
 
-/// The scope (tenant, namespace, resource), the deletion flag and the filter.
-fn push_where(sql: &mut QueryBuilder<Postgres>, query: &StateQuery) {
-    sql.push(" WHERE tenant = ");
-    sql.push_bind(query.tenant.clone());
+/// The scope (tenant, namespace, resource), the deletion flag and the filter. Without
+/// `tenant_filter` (see [`PgBackend::without_tenant_filters`]) the tenant is bound but not
+/// compared.
+fn push_where(sql: &mut QueryBuilder<Postgres>, query: &StateQuery, tenant_filter: bool) {
+    push_tenant(sql, &query.tenant, tenant_filter);
     sql.push(" AND namespace = ");
     sql.push_bind(query.namespace.clone());
     sql.push(" AND resource = ");

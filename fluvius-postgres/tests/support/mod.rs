@@ -110,6 +110,68 @@ impl Drop for TestDb {
     }
 }
 
+/// The role walled-in tests connect as: it may read and write the `fluvius` tables and is subject
+/// to their row-level security policies (not a superuser, not their owner).
+pub const WALLED_ROLE: &str = "fluvius_walled_app";
+
+impl TestDb {
+    /// A pool of the database connecting as [`WALLED_ROLE`], which is created on the server if
+    /// need be and given the privileges an application needs on the schema (migrated first, by
+    /// the owner).
+    pub async fn walled_pool(&self, size: u32) -> PgPool {
+        let owner = self.pool(1).await;
+        // Roles belong to the server, not to the database: tests running at once may both
+        // try to create it.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DO $$ BEGIN CREATE ROLE {WALLED_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        )))
+        .execute(&owner)
+        .await
+        .expect("create the walled role");
+        for grant in [
+            format!("GRANT USAGE ON SCHEMA fluvius TO {WALLED_ROLE}"),
+            format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA fluvius \
+                 TO {WALLED_ROLE}"
+            ),
+            format!("GRANT USAGE ON ALL SEQUENCES IN SCHEMA fluvius TO {WALLED_ROLE}"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(grant))
+                .execute(&owner)
+                .await
+                .expect("grant the walled role its privileges");
+        }
+        owner.close().await;
+        PgPoolOptions::new()
+            .max_connections(size)
+            .connect_with(self.options().username(WALLED_ROLE))
+            .await
+            .expect("connect to the test database as the walled role")
+    }
+
+    /// A backend on the database connecting as [`WALLED_ROLE`] (the schema migrated by the
+    /// owner first), behind the row-level security wall.
+    pub async fn walled_backend(&self) -> PgBackend {
+        self.backend().await;
+        let backend = PgBackend::from_migrated_pool(self.walled_pool(6).await)
+            .await
+            .expect("a migrated schema");
+        assert!(
+            backend.behind_tenant_wall().await.expect("ask the server"),
+            "the walled role is subject to row-level security"
+        );
+        backend
+    }
+}
+
+/// A backend on a fresh database behind the row-level security wall, its own tenant filters on.
+pub async fn fresh_walled_backend() -> Arc<dyn Backend> {
+    let db = TestDb::create().await;
+    let inner = db.walled_backend().await;
+    Arc::new(OwnedDb::new(inner, Some(Arc::new(db))))
+}
+
 /// A backend on a fresh database, as the conformance suite wants it.
 pub async fn fresh_backend() -> Arc<dyn Backend> {
     let db = TestDb::create().await;
