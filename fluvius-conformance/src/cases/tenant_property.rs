@@ -6,7 +6,9 @@
 //! that ran the same history alone.
 //!
 //! The histories are drawn by proptest (deterministic seed) and run against the backend case by
-//! case, each case with tenants of its own; a failure names the case and the operations.
+//! case, each case with tenants of its own ([`tenants`]); a failure names the case and the
+//! operations. The read side's tests read what it wrote back through tenant-filtered
+//! subscriptions, projections and handlers.
 
 use std::sync::Arc;
 
@@ -88,10 +90,21 @@ struct Side {
     marker: String,
 }
 
+/// The two tenants that run case `case`'s history side by side (a third, alone, is
+/// `c<case>-solo`): for tests of other layers that read what this property wrote.
+pub fn tenants(case: u32) -> [String; 2] {
+    [format!("c{case}-alpha"), format!("c{case}-bravo")]
+}
+
+/// The marker `tenant`'s payloads carry: no byte of it may reach another tenant.
+pub fn marker(tenant: &str) -> String {
+    format!("mark-{tenant}")
+}
+
 impl Side {
     fn new(name: String) -> Side {
         Side {
-            marker: format!("mark-{name}"),
+            marker: marker(&name),
             context: crate::support::tenant(&name).user(format!("user-{name}")),
         }
     }
@@ -264,8 +277,7 @@ pub async fn tenants_never_see_each_other(backend: Arc<dyn Backend>) {
             .expect("a history")
             .current();
         // Names are prefixes of nothing else: `c3-a` is not inside `c3-ab`.
-        let a = Side::new(format!("c{case}-alpha"));
-        let b = Side::new(format!("c{case}-bravo"));
+        let [a, b] = tenants(case).map(Side::new);
         let solo_b = Side::new(format!("c{case}-solo"));
         // The lone tenant runs B's history with B's marker, so its states are B's exactly.
         let solo = Side {
