@@ -174,6 +174,7 @@ pub async fn run(args: &Args, kind: Readside) -> Result<Report, String> {
     Ok(Report {
         transport: None,
         audit: false,
+        tenant_wall: false,
         system: "fluvius",
         backend: backend_name,
         workload: match kind {
@@ -443,6 +444,7 @@ pub async fn latency(args: &Args) -> Result<Report, String> {
     Ok(Report {
         transport: None,
         audit: false,
+        tenant_wall: false,
         system: "fluvius",
         backend: backend_name,
         workload: "commit-to-handler",

@@ -74,6 +74,11 @@ pub struct Args {
     /// `hot`): every command also writes its audit record in its commit.
     #[arg(long)]
     pub audit: bool,
+    /// PostgreSQL only, `--system fluvius`: connects the backend as a role that row-level
+    /// security applies to (`fluvius_bench_app`, created if need be; the schema migrated by the
+    /// `DATABASE_URL` user first), so every transaction is scoped to its tenant.
+    #[arg(long)]
+    pub tenant_wall: bool,
 }
 
 /// The read-side catch-up workloads.
@@ -144,6 +149,15 @@ fn main() -> ExitCode {
         && (args.system == System::Plain || args.replay.is_some() || args.readside.is_some())
     {
         eprintln!("fluvius-bench: --audit applies to the fluvius system's bank and hot workloads");
+        return ExitCode::from(2);
+    }
+    if args.tenant_wall
+        && (args.system == System::Plain
+            || args.backend != BackendKind::Postgres
+            || args.replay.is_some()
+            || args.readside.is_some())
+    {
+        eprintln!("fluvius-bench: --tenant-wall applies to the fluvius system on PostgreSQL");
         return ExitCode::from(2);
     }
     if args.concurrency == 0 {

@@ -165,6 +165,7 @@ pub async fn run(args: &Args, shape: ReplayShape) -> Result<Report, String> {
         rss_mb: peak_rss_mb(),
         transport: None,
         audit: false,
+        tenant_wall: false,
         failures,
     })
 }

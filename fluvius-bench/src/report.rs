@@ -23,6 +23,9 @@ pub struct Report {
     /// Whether the domain wrote an audit record per command (`--audit`); absent when not.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub audit: bool,
+    /// Whether the backend ran behind row-level security (`--tenant-wall`); absent when not.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tenant_wall: bool,
     #[serde(skip)]
     pub failures: Vec<String>,
 }

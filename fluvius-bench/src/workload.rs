@@ -33,9 +33,22 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         }
         (BackendKind::Postgres, System::Fluvius) => {
             let pool = crate::database::fresh_pool(connections).await?;
-            let backend = PgBackend::from_pool(pool)
+            let mut backend = PgBackend::from_pool(pool)
                 .await
                 .map_err(|e| e.to_string())?;
+            if args.tenant_wall {
+                let walled = crate::database::walled_pool(backend.pool(), connections).await?;
+                backend = PgBackend::from_migrated_pool(walled)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !backend
+                    .behind_tenant_wall()
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    return Err("the benchmark's role is not subject to row-level security".into());
+                }
+            }
             (
                 "postgres",
                 Driver::Fluvius(fluvius_domain(Arc::new(backend), args.audit)?),
@@ -106,6 +119,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         rss_mb: peak_rss_mb(),
         transport: (args.transport == Transport::Http).then_some("http"),
         audit: args.audit,
+        tenant_wall: args.tenant_wall,
         failures,
     })
 }

@@ -717,7 +717,7 @@ pub trait Backend: Send + Sync + Debug + 'static {
 
     /// One page of the state rows of a resource kind whose digest differs from `query.digest`,
     /// across tenants, ordered by (tenant, identifier), after `query.after`, at most
-    /// `query.limit`. [`Domain::refresh_states`](crate::Domain::refresh_states) walks it.
+    /// `query.limit`. [`Domain::refresh_states_all_tenants`](crate::Domain::refresh_states_all_tenants) walks it.
     fn stale_states<'a>(
         &'a self,
         query: &'a StaleQuery,

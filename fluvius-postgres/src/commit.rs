@@ -15,32 +15,101 @@ use crate::PgBackend;
 use crate::columns::{Columns, small};
 use crate::error::PgError;
 use crate::wall::Scope;
-use sqlx::{Connection, PgConnection};
+use sqlx::PgConnection;
+
+/// The arguments of `fluvius.commit` after the first, `$2` to `$36`.
+macro_rules! rest_of_commit_args {
+    () => {
+        "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+         $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36"
+    };
+}
+
+/// The audit records of the calls of `c` that committed (`$37`..`$42`), inserted by the
+/// commit's statement, so in its transaction, after the function ran (its result is
+/// materialised once; a refused call's records are left out).
+macro_rules! audit_insert {
+    () => {
+        "a AS (INSERT INTO fluvius.audit (tenant, namespace, id, recorded_at, record) \
+         SELECT u.tenant, u.namespace, u.id, u.recorded_at, u.record FROM c, \
+         unnest($37::integer[], $38::text[], $39::text[], $40::uuid[], $41::timestamptz[], \
+         $42::jsonb[]) AS u(call, tenant, namespace, id, recorded_at, record) \
+         WHERE c.failures[u.call] IS NULL) "
+    };
+}
+
+/// The select list over the function's result. The transaction's id (the first component of
+/// its events' log cursors) is read there, with the `_if_assigned` form: asking for it must not
+/// assign one before the function has taken its stream locks.
+macro_rules! commit_result {
+    () => {
+        "SELECT positions, failures, \
+         coalesce(pg_current_xact_id_if_assigned()::text::bigint, 0) AS xid "
+    };
+}
+
+/// Behind the [wall](crate::wall): the tenant set for the statement's transaction (`$n`, the
+/// argument after the others), before the function runs. The function's first argument depends
+/// on the setting's result, so the function cannot be called before it is set.
+macro_rules! scoped {
+    ($n:literal) => {
+        concat!(
+            "s AS MATERIALIZED (SELECT set_config('fluvius.tenant', $",
+            $n,
+            ", true) AS scope)"
+        )
+    };
+}
+
+/// The first argument of the function behind the wall: `$1`, once the scope is set.
+macro_rules! first_arg_after_scope {
+    () => {
+        "CASE WHEN s.scope IS NOT NULL THEN $1::integer[] END, "
+    };
+}
 
 /// The one statement a commit issues; its implicit transaction is the commit's transaction.
-/// The transaction's id (the first component of its events' log cursors) is read after the
-/// function ran, in the select list over its result, with the `_if_assigned` form: asking for it
-/// must not assign one before the function has taken its stream locks.
-pub(crate) const COMMIT_SQL: &str = "SELECT positions, failures, \
-    coalesce(pg_current_xact_id_if_assigned()::text::bigint, 0) AS xid \
-    FROM fluvius.commit(\
-    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-    $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36)";
+pub(crate) const COMMIT_SQL: &str = concat!(
+    commit_result!(),
+    "FROM fluvius.commit($1, ",
+    rest_of_commit_args!(),
+    ")"
+);
 
-/// [`COMMIT_SQL`] for a group that carries audit records: the records of the calls that
-/// committed are inserted by the same statement, so in the same transaction, after the function
-/// ran (its result is materialised once; a refused call's records are left out).
-pub(crate) const AUDITED_COMMIT_SQL: &str = "WITH c AS MATERIALIZED (\
-    SELECT positions, failures FROM fluvius.commit(\
-    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-    $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36)), \
-    a AS (INSERT INTO fluvius.audit (tenant, namespace, id, recorded_at, record) \
-    SELECT u.tenant, u.namespace, u.id, u.recorded_at, u.record FROM c, \
-    unnest($37::integer[], $38::text[], $39::text[], $40::uuid[], $41::timestamptz[], \
-    $42::jsonb[]) AS u(call, tenant, namespace, id, recorded_at, record) \
-    WHERE c.failures[u.call] IS NULL) \
-    SELECT positions, failures, \
-    coalesce(pg_current_xact_id_if_assigned()::text::bigint, 0) AS xid FROM c";
+/// [`COMMIT_SQL`] for a group that carries audit records.
+pub(crate) const AUDITED_COMMIT_SQL: &str = concat!(
+    "WITH c AS MATERIALIZED (SELECT positions, failures FROM fluvius.commit($1, ",
+    rest_of_commit_args!(),
+    ")), ",
+    audit_insert!(),
+    commit_result!(),
+    "FROM c"
+);
+
+/// [`COMMIT_SQL`] behind the wall, the scope in `$37`.
+const WALLED_COMMIT_SQL: &str = concat!(
+    "WITH ",
+    scoped!("37"),
+    " ",
+    commit_result!(),
+    "FROM s, fluvius.commit(",
+    first_arg_after_scope!(),
+    rest_of_commit_args!(),
+    ")"
+);
+
+/// [`AUDITED_COMMIT_SQL`] behind the wall, the scope in `$43`.
+const WALLED_AUDITED_COMMIT_SQL: &str = concat!(
+    "WITH ",
+    scoped!("43"),
+    ", c AS MATERIALIZED (SELECT positions, failures FROM s, fluvius.commit(",
+    first_arg_after_scope!(),
+    rest_of_commit_args!(),
+    ")), ",
+    audit_insert!(),
+    commit_result!(),
+    "FROM c"
+);
 
 /// What the commit function returns: per event its position (group order), per batch why it was
 /// refused (NULL when it committed), and the transaction's id.
@@ -119,10 +188,13 @@ impl PgBackend {
         conn: &mut PgConnection,
         prepared: Prepared,
     ) -> Result<CommitReceipt, StoreError> {
+        let scope = self.wall_scope(&prepared);
         let mut one = [prepared];
-        let (args, sql) = arguments(&mut one)?;
+        let (args, sql) = arguments(&mut one, scope)?;
         let [prepared] = one;
-        let result = self.send_commit(conn, prepared.scope(), sql, args).await;
+        let result = sqlx::query_as_with::<_, CommitRow, _>(sql, args)
+            .fetch_one(conn)
+            .await;
         match result {
             Ok(row) => answers(std::slice::from_ref(&prepared), row)
                 .pop()
@@ -147,25 +219,11 @@ impl PgBackend {
         self.commit_prepared(&mut conn, prepared).await
     }
 
-    /// Sends the commit statement on `conn`: in its own implicit transaction, or, behind the
-    /// [wall](crate::wall), in a transaction scoped to `scope`. The caller has asked
-    /// [`walled`](PgBackend::walled) before.
-    pub(crate) async fn send_commit(
-        &self,
-        conn: &mut PgConnection,
-        scope: Scope<'_>,
-        sql: &'static str,
-        args: PgArguments,
-    ) -> Result<CommitRow, sqlx::Error> {
-        let statement = sqlx::query_as_with::<_, CommitRow, _>(sql, args);
-        if self.wall.get() != Some(&true) {
-            return statement.fetch_one(conn).await;
-        }
-        let mut tx = conn.begin().await?;
-        crate::wall::enter(&mut tx, scope).await?;
-        let row = statement.fetch_one(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(row)
+    /// Behind the [wall](crate::wall), the setting a commit of `prepared` (and of the calls
+    /// grouped with it, all of its tenant) runs with; `None` in front of it. The caller has
+    /// asked [`walled`](PgBackend::walled) before.
+    pub(crate) fn wall_scope(&self, prepared: &Prepared) -> Option<String> {
+        (self.wall.get() == Some(&true)).then(|| prepared.scope().setting())
     }
 
     /// Turns the server's refusal into the contract's error.
@@ -363,9 +421,11 @@ pub(crate) fn receipt(
 /// [`Prepared::lay_out_again`]).
 ///
 /// Answers the statement to send them with: [`AUDITED_COMMIT_SQL`] when they carry audit
-/// records, else [`COMMIT_SQL`].
+/// records, else [`COMMIT_SQL`]; behind the [wall](crate::wall), their scoped forms, with
+/// `scope` (the setting of `fluvius.tenant`) bound last.
 pub(crate) fn arguments(
     batches: &mut [Prepared],
+    scope: Option<String>,
 ) -> Result<(PgArguments, &'static str), StoreError> {
     let (f_call, f_write, f_event) = set_based_calls(batches)?;
     let mut columns = Columns::default();
@@ -379,10 +439,11 @@ pub(crate) fn arguments(
         c_snapshot_every.push(prepared.snapshot_every);
         columns.append(own, call)?;
     }
-    let sql = if columns.audits() > 0 {
-        AUDITED_COMMIT_SQL
-    } else {
-        COMMIT_SQL
+    let sql = match (columns.audits() > 0, scope.is_some()) {
+        (true, false) => AUDITED_COMMIT_SQL,
+        (false, false) => COMMIT_SQL,
+        (true, true) => WALLED_AUDITED_COMMIT_SQL,
+        (false, true) => WALLED_COMMIT_SQL,
     };
     let mut args = PgArguments::default();
     let encoded = (|| {
@@ -392,7 +453,11 @@ pub(crate) fn arguments(
         sqlx::Arguments::add(&mut args, f_call)?;
         sqlx::Arguments::add(&mut args, f_write)?;
         sqlx::Arguments::add(&mut args, f_event)?;
-        columns.add_to(&mut args)
+        columns.add_to(&mut args)?;
+        match scope {
+            Some(scope) => sqlx::Arguments::add(&mut args, scope),
+            None => Ok(()),
+        }
     })();
     encoded.map_err(|err| {
         StoreError::from(PgError::query("encoding a commit")(sqlx::Error::Encode(

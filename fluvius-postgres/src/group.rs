@@ -22,9 +22,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgSeverity;
 
 use crate::PgBackend;
-use crate::commit::{Answer, Prepared, answers, arguments, database_error};
+use crate::commit::{Answer, CommitRow, Prepared, answers, arguments, database_error};
 use crate::error::PgError;
-use crate::wall::Scope;
 
 /// How many flushes may be in flight at once unless configured otherwise (see
 /// [`PgBackend::max_flushers`]).
@@ -388,7 +387,9 @@ impl PgBackend {
         }
         let (mut batches, replies): (Vec<Prepared>, Vec<_>) =
             calls.into_iter().map(|c| (c.prepared, c.reply)).unzip();
-        let (args, sql) = match arguments(&mut batches) {
+        // Behind the wall the queue made this a group of one tenant (see `CommitQueue::next`).
+        let scope = batches.first().and_then(|first| self.wall_scope(first));
+        let (args, sql) = match arguments(&mut batches, scope) {
             Ok(laid_out) => laid_out,
             Err(err) => {
                 let err = StoreError::Invalid(format!(
@@ -399,9 +400,9 @@ impl PgBackend {
                     .for_each(|r| Call::reply(r, Err(err.clone())));
             }
         };
-        // Behind the wall the queue made this a group of one tenant (see `CommitQueue::next`).
-        let scope = batches.first().map_or(Scope::All, Prepared::scope);
-        let result = self.send_commit(held, scope, sql, args).await;
+        let result = sqlx::query_as_with::<_, CommitRow, _>(sql, args)
+            .fetch_one(&mut **held)
+            .await;
         match result {
             Ok(row) => {
                 let answers = answers(&batches, row);

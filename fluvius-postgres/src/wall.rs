@@ -7,7 +7,9 @@
 //! nothing. A backend connected as a role the policies apply to (it asks the server once, with
 //! `row_security_active`) runs each statement in a transaction that first sets the tenant with
 //! `set_config('fluvius.tenant', .., true)`: for that transaction only, never for the session, so
-//! nothing carries over on a pooled connection.
+//! nothing carries over on a pooled connection. A commit needs no transaction of its own: its one
+//! statement sets the tenant before it calls `fluvius.commit` (see `commit.rs`), so it keeps its
+//! single round trip; a read is `BEGIN`, the setting, the statement, `COMMIT`.
 //!
 //! Which tenant a statement is scoped to comes from the call, not from the rows it touches: the
 //! key of a read, the tenant of a query, the single tenant of a commit's streams. The group
@@ -37,7 +39,7 @@ pub(crate) enum Scope<'a> {
 impl Scope<'_> {
     /// The value of `fluvius.tenant` for this scope: `t:` before a tenant keeps an empty
     /// tenant apart from a setting an earlier transaction left empty.
-    fn setting(self) -> String {
+    pub(crate) fn setting(self) -> String {
         match self {
             Scope::Tenant(tenant) => format!("t:{tenant}"),
             Scope::All => "*".to_owned(),

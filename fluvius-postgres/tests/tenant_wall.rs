@@ -113,3 +113,65 @@ async fn from_migrated_pool_checks_the_schema() {
         .await
         .expect("migrated");
 }
+
+/// Behind the wall the commit queue groups one tenant's calls per transaction: commands of four
+/// tenants at once all commit, into their own tenant, grouped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_tenants_commit_in_groups_of_one_tenant() {
+    use fluvius_conformance::domain::{self, Account};
+    use fluvius_conformance::support::tenant;
+    use serde_json::json;
+
+    let db = TestDb::create().await;
+    let walled = db.walled_backend().await;
+    let stats = walled.clone();
+    let backend: Arc<dyn Backend> = Arc::new(OwnedDb::new(walled, Some(Arc::new(db))));
+    let domain = domain::multi_tenant_domain(backend);
+    let tenants = ["t0", "t1", "t2", "t3"];
+    let (accounts, deposits) = (4, 10);
+    let mut tasks = Vec::new();
+    for name in tenants {
+        for n in 0..accounts {
+            let domain = domain.clone();
+            tasks.push(tokio::spawn(async move {
+                let ctx = tenant(name);
+                let id = format!("acct-{n}");
+                let open = domain
+                    .create_command(
+                        "open-account",
+                        json!({"owner": name, "initial": 0, "tags": []}),
+                        ("account", id.as_str()),
+                    )
+                    .unwrap()
+                    .with_context(ctx.clone());
+                domain.process_command(open).await.unwrap();
+                for amount in 1..=deposits {
+                    let deposit = domain
+                        .create_command(
+                            "deposit",
+                            json!({"amount": amount}),
+                            ("account", id.as_str()),
+                        )
+                        .unwrap()
+                        .with_context(ctx.clone());
+                    domain.process_command(deposit).await.unwrap();
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.expect("every command commits");
+    }
+    for name in tenants {
+        let reads = domain.statemgr_for(&tenant(name));
+        for n in 0..accounts {
+            let account: Account = reads.fetch("account", &format!("acct-{n}")).await.unwrap();
+            assert_eq!(account.owner, name);
+            assert_eq!(account.balance, deposits * (deposits + 1) / 2);
+        }
+    }
+    let stats = stats.commit_stats();
+    let commands = (tenants.len() * accounts * (1 + deposits as usize)) as u64;
+    assert_eq!(stats.calls, commands);
+    assert!(stats.flushes < stats.calls, "calls were grouped: {stats:?}");
+}

@@ -251,7 +251,7 @@ pub async fn noop_with_id(backend: Arc<dyn Backend>) {
     assert_log_unchanged(&backend, &before, "no-op with an id").await;
 }
 
-/// `purge_idempotency` removes the records older than an instant and only those; a purged id
+/// `purge_idempotency_all_tenants` removes the records older than an instant and only those; a purged id
 /// is forgotten (its repeat runs again), a kept one still replays.
 pub async fn purge_idempotency(backend: Arc<dyn Backend>) {
     let (domain, clock) = clocked(&backend);
@@ -264,7 +264,7 @@ pub async fn purge_idempotency(backend: Arc<dyn Backend>) {
     ok(&domain, deposit(recent)).await;
 
     let removed = domain
-        .purge_idempotency(support::t(1800))
+        .purge_idempotency_all_tenants(support::t(1800))
         .await
         .expect("purge");
     assert_eq!(removed, 1, "only the record older than the cut-off goes");

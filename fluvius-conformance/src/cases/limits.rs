@@ -533,7 +533,7 @@ pub async fn version_and_time_limits(backend: Arc<dyn Backend>) {
             "time travel out of range",
         );
         assert_bad_read(
-            domain.purge_idempotency(time).await,
+            domain.purge_idempotency_all_tenants(time).await,
             Limit::TimeRange,
             "purge out of range",
         );
@@ -549,11 +549,11 @@ pub async fn version_and_time_limits(backend: Arc<dyn Backend>) {
         .await;
     assert!(expect_err(first, "before the first event").is_not_found());
     domain
-        .purge_idempotency(limits::max_time())
+        .purge_idempotency_all_tenants(limits::max_time())
         .await
         .expect("purge up to the last instant");
     domain
-        .purge_idempotency(limits::min_time())
+        .purge_idempotency_all_tenants(limits::min_time())
         .await
         .expect("purge up to the first instant");
 

@@ -1,7 +1,7 @@
 //! Deploys over stored states (invariant 2, decision D10): a release that only adds an action
 //! trusts the states stored before it; a release that changes what a state means (its
 //! `state_version`) refolds each stale state once and writes it back, never over a concurrent
-//! writer; and `refresh_states` brings a whole resource up to date so `find` is exact.
+//! writer; and `refresh_states_all_tenants` brings a whole resource up to date so `find` is exact.
 
 use std::sync::{Arc, Mutex};
 
@@ -119,7 +119,7 @@ pub async fn changed_state_version_refolds_once(backend: Arc<dyn Backend>) {
     );
 }
 
-/// `refresh_states` rewrites every stale state of a resource in batches, reporting progress,
+/// `refresh_states_all_tenants` rewrites every stale state of a resource in batches, reporting progress,
 /// after which `find` filters on what the states mean to the running release.
 pub async fn refresh_states_makes_find_exact(backend: Arc<dyn Backend>) {
     let v1 = ledger::domain_v1(backend.clone());
@@ -135,7 +135,7 @@ pub async fn refresh_states_makes_find_exact(backend: Arc<dyn Backend>) {
     }
     let v3 = ledger::domain_v3(backend.clone());
     let refused = v3
-        .refresh_states("ledger", RefreshOptions::new().batch(0))
+        .refresh_states_all_tenants("ledger", RefreshOptions::new().batch(0))
         .await;
     assert!(matches!(refused, Err(Error::Config(_))), "{refused:?}");
 
@@ -144,7 +144,10 @@ pub async fn refresh_states_makes_find_exact(backend: Arc<dyn Backend>) {
     let options = RefreshOptions::new()
         .batch(2)
         .on_batch(move |report: &RefreshReport| seen.lock().expect("lock").push(*report));
-    let report = v3.refresh_states("ledger", options).await.expect("refresh");
+    let report = v3
+        .refresh_states_all_tenants("ledger", options)
+        .await
+        .expect("refresh");
     assert_eq!(
         (
             report.scanned,
@@ -183,7 +186,7 @@ pub async fn refresh_states_makes_find_exact(backend: Arc<dyn Backend>) {
     assert_eq!(found.page.total, 3);
 
     let again = v3
-        .refresh_states("ledger", RefreshOptions::new())
+        .refresh_states_all_tenants("ledger", RefreshOptions::new())
         .await
         .expect("refresh again");
     assert_eq!(
@@ -193,7 +196,7 @@ pub async fn refresh_states_makes_find_exact(backend: Arc<dyn Backend>) {
     );
 }
 
-/// `refresh_states` covers every tenant, whatever the batch size: the pages follow
+/// `refresh_states_all_tenants` covers every tenant, whatever the batch size: the pages follow
 /// (tenant, identifier) order across the tenants' partitions.
 pub async fn refresh_states_pages_across_tenants(backend: Arc<dyn Backend>) {
     let v1 = ledger::domain_v1_tenants(backend.clone());
@@ -256,7 +259,7 @@ pub async fn refresh_states_pages_across_tenants(backend: Arc<dyn Backend>) {
     }
 
     let report = v3
-        .refresh_states("ledger", RefreshOptions::new().batch(1))
+        .refresh_states_all_tenants("ledger", RefreshOptions::new().batch(1))
         .await
         .expect("refresh");
     assert_eq!(
@@ -279,7 +282,7 @@ pub async fn refresh_states_pages_across_tenants(backend: Arc<dyn Backend>) {
 }
 
 /// Writing a refolded state back never overwrites a writer that committed meanwhile: its row is
-/// kept, on a read and in `refresh_states` alike.
+/// kept, on a read and in `refresh_states_all_tenants` alike.
 pub async fn write_back_keeps_concurrent_writer(backend: Arc<dyn Backend>) {
     let v1 = ledger::domain_v1(backend.clone());
     open(&v1, "w-1", &[5]).await;
@@ -312,7 +315,7 @@ pub async fn write_back_keeps_concurrent_writer(backend: Arc<dyn Backend>) {
         run(&writer, "credit", json!({"amount": 2}), ("ledger", "w-2")).await;
     }));
     let report = v3
-        .refresh_states("ledger", RefreshOptions::new())
+        .refresh_states_all_tenants("ledger", RefreshOptions::new())
         .await
         .expect("refresh");
     assert_eq!(

@@ -236,9 +236,10 @@ impl Domain {
         StateManager::new(self.clone(), context.clone())
     }
 
-    /// Deletes idempotency records older than `before`; returns how many were removed. `before`
-    /// lies within the [time limits](crate::limits::min_time).
-    pub async fn purge_idempotency(
+    /// Deletes the idempotency records of every tenant recorded before `before`; returns how many
+    /// were removed. An operator's housekeeping, crossing tenants by design (hence the name).
+    /// `before` lies within the [time limits](crate::limits::min_time).
+    pub async fn purge_idempotency_all_tenants(
         &self,
         before: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, Error> {

@@ -1,6 +1,6 @@
 //! Stale stored states (decision D10): a state row or snapshot written with another state digest
 //! is refolded from the events and written back as it is found, and
-//! [`Domain::refresh_states`] walks a resource kind to refresh all of them after an upgrade, so
+//! [`Domain::refresh_states_all_tenants`] walks a resource kind to refresh all of them after an upgrade, so
 //! `find` filters on what the states mean to the running code.
 
 use std::fmt;
@@ -15,13 +15,13 @@ use crate::event::EventEnvelope;
 use super::cache::CachedStream;
 use super::{Domain, DomainInner, ResourceEntry, empty_head, fold_onto, fold_owned};
 
-/// The largest batch [`Domain::refresh_states`] reads at once.
+/// The largest batch [`Domain::refresh_states_all_tenants`] reads at once.
 pub const MAX_REFRESH_BATCH: usize = 10_000;
 
 /// A callback given the totals of a refresh after each batch.
 type Progress = Arc<dyn Fn(&RefreshReport) + Send + Sync>;
 
-/// How [`Domain::refresh_states`] walks a resource kind.
+/// How [`Domain::refresh_states_all_tenants`] walks a resource kind.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct RefreshOptions {
@@ -68,7 +68,7 @@ impl fmt::Debug for RefreshOptions {
     }
 }
 
-/// What [`Domain::refresh_states`] did, in all or so far.
+/// What [`Domain::refresh_states_all_tenants`] did, in all or so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RefreshReport {
@@ -90,7 +90,7 @@ impl Domain {
     /// Walks the stale rows in batches of `options.batch`, in (tenant, identifier) order; each
     /// rewrite is guarded by the row's version, so a concurrent writer is never overwritten.
     /// Safe to run again, or beside commands; a run that fails part way keeps what it did.
-    pub async fn refresh_states(
+    pub async fn refresh_states_all_tenants(
         &self,
         resource: &str,
         options: RefreshOptions,
