@@ -1,7 +1,9 @@
 //! Two `bank-worker` processes share the `bank-balances` projection by lease while commands
-//! run, and one of them is killed with SIGKILL at varying points 20 times (and started again
-//! under a new id). At the end the projected balances equal what a fold of every account's
-//! events says, and each event was counted once.
+//! run. In one test one of them is killed with SIGKILL at varying points 20 times (and started
+//! again under a new id); in the other one of them is frozen with SIGSTOP past its lease, the
+//! other takes over, and the frozen one is woken with SIGCONT still believing it owns the
+//! projection, 8 times. Either way, at the end the projected balances equal what a fold of
+//! every account's events says, and each event was counted once.
 
 mod support;
 
@@ -15,6 +17,9 @@ use fluvius::{LogCursor, PgBackend};
 
 const ACCOUNTS: usize = 10;
 const KILLS: usize = 20;
+const STOPS: usize = 8;
+/// Deposits per account, after its opening.
+const ROUNDS: usize = 60;
 
 fn spawn_worker(url: &str, id: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_bank-worker"))
@@ -30,9 +35,40 @@ fn pause(n: usize) -> Duration {
     Duration::from_millis(40 + ((n * 7919) % 23) as u64 * 10)
 }
 
+/// Sends `signal` (`STOP`, `CONT`) to a worker.
+fn signal(worker: &Child, signal: &str) {
+    let sent = Command::new("kill")
+        .args([format!("-{signal}"), worker.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "SIG{signal} sent");
+}
+
+/// What the tests do to the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// SIGKILL one, and start another under a new id.
+    Kill,
+    /// SIGSTOP one for three leases, then SIGCONT.
+    Stop,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_workers_leave_the_projection_equal_to_the_events() {
-    let db = support::ScratchDb::create("example_bank_worker").await;
+    run_with_faults("example_bank_worker", Fault::Kill, KILLS).await;
+}
+
+/// A worker frozen past its lease (a long GC pause, a stopped VM) wakes up believing it owns the
+/// projection, maybe with a batch in hand; the fencing epoch refuses its writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_workers_write_nothing_once_woken() {
+    run_with_faults("example_bank_worker_stop", Fault::Stop, STOPS).await;
+}
+
+/// Commands run while `fault` is done to the workers `faults` times, alternately to each; then
+/// the projection must equal the events.
+async fn run_with_faults(name: &str, fault: Fault, faults: usize) {
+    let db = support::ScratchDb::create(name).await;
     let backend = PgBackend::connect(&db.url).await.expect("connect");
     let pool = backend.pool().clone();
     example_bank::worker::create_tables(&pool)
@@ -64,7 +100,7 @@ async fn killed_workers_leave_the_projection_equal_to_the_events() {
         let ids = ids.clone();
         async move {
             let mut last = LogCursor::START;
-            for round in 0..60 {
+            for round in 0..ROUNDS {
                 for id in &ids {
                     let amount = (round % 5 + 1) as i64;
                     let response = domain
@@ -73,18 +109,33 @@ async fn killed_workers_leave_the_projection_equal_to_the_events() {
                         .expect("deposit");
                     last = last.max(response.cursor);
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                // Writes go on through every fault.
+                let gap = match fault {
+                    Fault::Kill => 5,
+                    Fault::Stop => 120,
+                };
+                tokio::time::sleep(Duration::from_millis(gap)).await;
             }
             last
         }
     });
-    for kill in 0..KILLS {
-        tokio::time::sleep(pause(kill)).await;
-        let which = kill % 2;
-        workers[which].kill().expect("SIGKILL the worker");
-        let _ = workers[which].wait();
-        let name = if which == 0 { "w-a" } else { "w-b" };
-        workers[which] = spawn_worker(&db.url, &format!("{name}-{}", kill + 1));
+    for n in 0..faults {
+        tokio::time::sleep(pause(n)).await;
+        let which = n % 2;
+        match fault {
+            Fault::Kill => {
+                workers[which].kill().expect("SIGKILL the worker");
+                let _ = workers[which].wait();
+                let name = if which == 0 { "w-a" } else { "w-b" };
+                workers[which] = spawn_worker(&db.url, &format!("{name}-{}", n + 1));
+            }
+            Fault::Stop => {
+                signal(&workers[which], "STOP");
+                // Three leases: the other worker takes over meanwhile.
+                tokio::time::sleep(Duration::from_millis(900)).await;
+                signal(&workers[which], "CONT");
+            }
+        }
     }
     let last = writer.await.expect("the writer");
 
@@ -105,7 +156,7 @@ async fn killed_workers_leave_the_projection_equal_to_the_events() {
     let reads = domain.statemgr();
     for id in &ids {
         let record = reads
-            .fetch_at::<Account>("account", id, At::Version(61))
+            .fetch_at::<Account>("account", id, At::Version(ROUNDS as u64 + 1))
             .await
             .expect("a fold of the account's events");
         let (balance, events): (i64, i64) =
@@ -116,8 +167,8 @@ async fn killed_workers_leave_the_projection_equal_to_the_events() {
                 .expect("the account's row");
         assert_eq!(
             (balance, events),
-            (record.state.balance, 61),
-            "{id}: the projection equals the fold of its 61 events, each counted once"
+            (record.state.balance, ROUNDS as i64 + 1),
+            "{id}: the projection equals the fold of its events, each counted once"
         );
     }
     db.drop_now().await;
