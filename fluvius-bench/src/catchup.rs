@@ -52,6 +52,12 @@ pub async fn run(args: &Args, kind: Readside) -> Result<Report, String> {
             }
         };
     let last = prefill(&backend, args.events as u64).await?;
+    if args.system == crate::System::Plain {
+        return match (kind, &pg) {
+            (Readside::Projection, Some(pg)) => plain_projection(args, pg, last).await,
+            _ => Err("--system plain runs the readside projection workload on PostgreSQL".into()),
+        };
+    }
     let timed = Timed::default();
     let sub = Subscription::new(Arc::clone(&backend)).batch_size(PAGE);
     let (consumer, checkpoints): (Box<dyn Consumer>, Arc<dyn CheckpointStore>) = match (kind, &pg) {
@@ -137,7 +143,11 @@ pub async fn run(args: &Args, kind: Readside) -> Result<Report, String> {
         timed: timed.clone(),
     };
     let start = Instant::now();
-    let events = sub.catch_up(&wrapped).await.map_err(|e| e.to_string())?;
+    // On a worker thread of the runtime, where `Subscription::spawn` runs a subscription.
+    let events = tokio::spawn(async move { sub.catch_up(&wrapped).await })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
     let secs = start.elapsed().as_secs_f64();
 
     let mut failures = Vec::new();
@@ -192,6 +202,100 @@ pub async fn run(args: &Args, kind: Readside) -> Result<Report, String> {
         rss_mb: peak_rss_mb(),
         failures,
     })
+}
+
+/// The per-event projection written by hand, as the baseline of `--readside projection`: the
+/// log read in the same pages straight from the backend, each page in one transaction with one
+/// upsert per event and the checkpoint row, no subscription, consumer or decoding layer.
+async fn plain_projection(args: &Args, pg: &PgBackend, last: LogCursor) -> Result<Report, String> {
+    create_table(pg).await?;
+    let pool = pg.pool();
+    sqlx::query(
+        "CREATE TABLE bench_plain_checkpoint (name text PRIMARY KEY, cursor text NOT NULL)",
+    )
+    .execute(pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    // On a worker thread of the runtime, as a subscription's task runs.
+    let (events, after, latencies) = tokio::spawn(plain_pages(pg.clone()))
+        .await
+        .map_err(|e| e.to_string())??;
+    let secs = start.elapsed().as_secs_f64();
+    let mut failures = Vec::new();
+    if events != args.events as u64 || after != last {
+        failures.push(format!(
+            "read {events} events up to {after}, the log holds {} up to {last}",
+            args.events
+        ));
+    }
+    let total: Option<i64> = sqlx::query_scalar("SELECT sum(total)::bigint FROM bench_balances")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    if total != Some(args.events as i64) {
+        failures.push(format!(
+            "the projection adds up to {total:?}, expected {}",
+            args.events
+        ));
+    }
+    let mut latencies = latencies;
+    Ok(Report {
+        transport: None,
+        audit: false,
+        tenant_wall: false,
+        system: "plain",
+        backend: "postgres",
+        workload: "catchup-projection",
+        commands: events,
+        secs: (secs * 1e4).round() / 1e4,
+        cmds_per_sec: (events as f64 / secs.max(1e-9)).round(),
+        p50_us: latencies.quantile(0.50),
+        p99_us: latencies.quantile(0.99),
+        conflict_retries: 0,
+        rss_mb: peak_rss_mb(),
+        failures,
+    })
+}
+
+/// The pages of [`plain_projection`]: events applied, where the reader stands, page latencies.
+async fn plain_pages(pg: PgBackend) -> Result<(u64, LogCursor, Latencies), String> {
+    let pool = pg.pool();
+    let mut query = fluvius::LogQuery::from_start().limit(PAGE);
+    let mut latencies = Latencies::default();
+    let mut events = 0u64;
+    loop {
+        let page_started = Instant::now();
+        let page = pg.read_log(&query).await.map_err(|e| e.to_string())?;
+        let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+        for event in &page.events {
+            let amount = event.payload["amount"].as_i64().unwrap_or_default();
+            sqlx::query(
+                "INSERT INTO bench_balances (id, total) VALUES ($1, $2) \
+                 ON CONFLICT (id) DO UPDATE SET total = bench_balances.total + excluded.total",
+            )
+            .bind(&event.identifier)
+            .bind(amount)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| e.to_string())?;
+        }
+        sqlx::query(
+            "INSERT INTO bench_plain_checkpoint (name, cursor) VALUES ('plain', $1) \
+             ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor",
+        )
+        .bind(page.next.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        events += page.events.len() as u64;
+        latencies.record(page_started.elapsed());
+        query.after = page.next;
+        if page.caught_up {
+            return Ok((events, query.after, latencies));
+        }
+    }
 }
 
 /// The projections' table.
