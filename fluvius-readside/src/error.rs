@@ -80,6 +80,20 @@ pub enum ReadsideError {
         /// The epoch it had held it at.
         epoch: u64,
     },
+    /// A later version of this projection serves reads now: this version was swapped out by a
+    /// rebuild and writes nothing more. The batch was rolled back and the subscription stops.
+    #[error(
+        "version {version} of projection `{projection}` was swapped out (version {live} serves \
+         reads now); nothing of this batch was written"
+    )]
+    Retired {
+        /// The projection, without its version.
+        projection: String,
+        /// The version that tried to write.
+        version: u32,
+        /// The version that serves reads.
+        live: u32,
+    },
     /// A stored checkpoint or parked event could not be read back.
     #[error("the stored {what} of `{name}` cannot be read: {message}")]
     Corrupt {

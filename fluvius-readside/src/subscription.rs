@@ -352,6 +352,13 @@ impl Runner {
                     self.wait(&mut watches, self.settings.poll).await;
                 }
                 Ok(false) => pause = Duration::from_millis(20),
+                Err(err @ ReadsideError::Retired { .. }) => {
+                    // Swapped out by a rebuild: nothing this consumer does can land any more.
+                    tracing::info!(subscription = self.consumer.name(), error = %err, "projection swapped out; subscription stopped");
+                    let message = err.to_string();
+                    self.progress.send_modify(|p| p.last_error = Some(message));
+                    break;
+                }
                 Err(err) => {
                     self.failed(&err);
                     // Start again from what is stored: the failed batch is read again.

@@ -1,7 +1,8 @@
 //! The read side on PostgreSQL (feature `postgres`): checkpoints in `fluvius.checkpoints`,
 //! projections into the user's own tables written in one transaction with their checkpoint,
-//! parked events in `fluvius.parked` / `fluvius.skipped`, and workers' leases in
-//! `fluvius.leases`.
+//! parked events in `fluvius.parked` / `fluvius.skipped`, workers' leases in `fluvius.leases`,
+//! and rebuilds of a projection into a new version without read downtime ([`PgRebuild`], the
+//! live versions in `fluvius.projection_versions`).
 //!
 //! The tables come with the backend's embedded migrations
 //! ([`fluvius_postgres::migrate`]), so a database migrated by `PgBackend::connect` has them.
@@ -12,11 +13,13 @@ mod checkpoints;
 mod leases;
 mod park;
 mod projection;
+mod rebuild;
 
 pub use checkpoints::PgCheckpoints;
 pub use leases::PgLeases;
 pub use park::PgParkStore;
 pub use projection::{PgHandlerFuture, PgProjection};
+pub use rebuild::{MAX_REBUILD_ROUNDS, PgRebuild, Swapped, live_version};
 
 use fluvius_core::LogCursor;
 

@@ -11,6 +11,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::checkpoints::{load, move_checkpoint};
 use super::leases::check_fence;
+use super::rebuild::{check_live, checkpoint_name};
 use crate::consumer::{Batch, Consumer};
 use crate::decode::decode;
 use crate::error::ReadsideError;
@@ -74,7 +75,10 @@ where
 /// ```
 #[derive(Clone)]
 pub struct PgProjection {
+    /// The checkpoint's name: the projection's, with `@v<version>` from version 2 on.
     name: String,
+    projection: String,
+    version: u32,
     pool: PgPool,
     handlers: HashMap<String, PgHandler>,
     any: Option<PgHandler>,
@@ -87,6 +91,7 @@ impl fmt::Debug for PgProjection {
         keys.sort();
         f.debug_struct("PgProjection")
             .field("name", &self.name)
+            .field("version", &self.version)
             .field("evt_keys", &keys)
             .field("any", &self.any.is_some())
             .field("batch", &self.batch.is_some())
@@ -98,13 +103,61 @@ impl PgProjection {
     /// A projection named `name` (its checkpoint's name) writing through `pool`, which must be
     /// the event store's database (the backend's [`pool`](fluvius_postgres::PgBackend::pool)).
     pub fn new(name: impl Into<String>, pool: PgPool) -> PgProjection {
+        let name = name.into();
         PgProjection {
-            name: name.into(),
+            projection: name.clone(),
+            name,
+            version: 1,
             pool,
             handlers: HashMap::new(),
             any: None,
             batch: None,
         }
+    }
+
+    /// Version `version` of the projection `name`, for a rebuild into new tables without read
+    /// downtime ([`PgRebuild`](super::PgRebuild)). Version 1 is [`new`](PgProjection::new);
+    /// a later version keeps its checkpoint as `name@v<version>` and should write tables of its
+    /// own. Once a later version is swapped in, this one's batches fail with
+    /// [`ReadsideError::Retired`] and write nothing. Refuses version 0.
+    pub fn versioned(
+        name: impl Into<String>,
+        version: u32,
+        pool: PgPool,
+    ) -> Result<PgProjection, ReadsideError> {
+        let mut projection = PgProjection::new(name, pool);
+        match version {
+            0 => Err(ReadsideError::Invalid(format!(
+                "projection `{}`: versions count from 1",
+                projection.projection
+            ))),
+            1 => Ok(projection),
+            v if v > i32::MAX as u32 => Err(ReadsideError::Invalid(format!(
+                "projection `{}`: version {v} is past the largest, {}",
+                projection.projection,
+                i32::MAX
+            ))),
+            v => {
+                projection.name = checkpoint_name(&projection.projection, v);
+                projection.version = v;
+                Ok(projection)
+            }
+        }
+    }
+
+    /// The projection's name, without its version.
+    pub fn projection(&self) -> &str {
+        &self.projection
+    }
+
+    /// Its version (1 unless made by [`versioned`](PgProjection::versioned)).
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The pool it writes through.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// Handles events with key `evt_key`, their data decoded as `E` at schema version 1.
@@ -180,6 +233,9 @@ impl PgProjection {
         // First: the row lock serialises runners of one name, and a moved checkpoint refuses
         // the batch before any handler runs.
         move_checkpoint(&mut tx, &self.name, batch.after, batch.next).await?;
+        // A swap locks the live version's checkpoint row before it moves the live version, so
+        // this read, after the checkpoint's lock is held, sees any swap that could race it.
+        check_live(&mut tx, &self.projection, self.version).await?;
         if let Some(whole) = &self.batch
             && !batch.entries.is_empty()
         {
