@@ -95,6 +95,14 @@ impl<H: Hooks> Backend for Wrapped<H> {
         self.inner.read_log(query)
     }
 
+    fn log_lag<'a>(
+        &'a self,
+        after: LogCursor,
+        filter: &'a fluvius_core::LogFilter,
+    ) -> BoxFuture<'a, Result<Option<fluvius_core::LogLag>, StoreError>> {
+        self.inner.log_lag(after, filter)
+    }
+
     fn log_cursor(&self, position: u64) -> BoxFuture<'_, Result<Option<LogCursor>, StoreError>> {
         self.inner.log_cursor(position)
     }

@@ -674,6 +674,19 @@ pub trait Backend: Send + Sync + Debug + 'static {
     /// with `caught_up` set, and the caller decides how long to wait.
     fn read_log<'a>(&'a self, query: &'a LogQuery) -> BoxFuture<'a, Result<LogPage, StoreError>>;
 
+    /// How far a reader at `after` with `filter` is behind: the events a read could return now
+    /// (counted up to [`LAG_COUNT_LIMIT`](crate::LAG_COUNT_LIMIT)) and how long the oldest
+    /// running transaction has held the log's horizon. `None` when the backend cannot tell;
+    /// wrappers that forward [`read_log`](Backend::read_log) forward this too.
+    fn log_lag<'a>(
+        &'a self,
+        after: LogCursor,
+        filter: &'a crate::LogFilter,
+    ) -> BoxFuture<'a, Result<Option<crate::LogLag>, StoreError>> {
+        let _ = (after, filter);
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
     /// The log cursor of the event at a global position, if the log holds one there. Replayed
     /// answers to idempotent commands get their cursor from it.
     fn log_cursor(&self, position: u64) -> BoxFuture<'_, Result<Option<LogCursor>, StoreError>>;

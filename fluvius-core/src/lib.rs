@@ -44,7 +44,7 @@ pub use domain::{
 pub use error::{Detail, DomainError, Error};
 pub use event::{EventEnvelope, EventMetadata, RawEvent};
 pub use limits::{Limit, LimitError};
-pub use log::{LogCursor, LogFilter, LogPage, LogQuery, ParseCursorError};
+pub use log::{LAG_COUNT_LIMIT, LogCursor, LogFilter, LogLag, LogPage, LogQuery, ParseCursorError};
 pub use policy::{
     Decision, Denial, Operation, PolicyEngine, PolicyError, PolicyModel, PolicyRequest, Visibility,
     VisibilityRequest,

@@ -434,3 +434,33 @@ mod tests {
         );
     }
 }
+
+/// The most events [`Backend::log_lag`](crate::Backend::log_lag) counts; past it a reader is
+/// "at least this far" behind.
+pub const LAG_COUNT_LIMIT: u64 = 100_000;
+
+/// How far a log reader at some cursor is behind, as the backend saw it at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogLag {
+    /// Events after the cursor that pass the filter and a read could return now, counted up to
+    /// [`LAG_COUNT_LIMIT`].
+    pub events: u64,
+    /// Whether the count stopped at [`LAG_COUNT_LIMIT`].
+    pub at_least: bool,
+    /// How long the oldest transaction still running in the store's database has been open:
+    /// events committed after it wait until it ends (PostgreSQL's horizon). `None` when none
+    /// is running, or when the backend cannot tell.
+    pub horizon_age: Option<std::time::Duration>,
+}
+
+impl LogLag {
+    /// A lag of `events` (capped at [`LAG_COUNT_LIMIT`]) and the horizon's age.
+    pub fn new(events: u64, horizon_age: Option<std::time::Duration>) -> LogLag {
+        LogLag {
+            events: events.min(LAG_COUNT_LIMIT),
+            at_least: events >= LAG_COUNT_LIMIT,
+            horizon_age,
+        }
+    }
+}

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use fluvius_core::{
     Backend, BoxFuture, CommitBatch, CommitReceipt, CommitSignal, EventEnvelope, IdempotencyRecord,
-    LogCursor, LogPage, LogQuery, StaleQuery, StatePage, StateQuery, StateWrite, StoreError,
-    StoredState, StreamKey, StreamRange,
+    LogCursor, LogFilter, LogLag, LogPage, LogQuery, StaleQuery, StatePage, StateQuery, StateWrite,
+    StoreError, StoredState, StreamKey, StreamRange,
 };
 use parking_lot::RwLock;
 use uuid::Uuid;
@@ -105,6 +105,14 @@ impl Backend for MemBackend {
 
     fn commit_signal(&self) -> Option<&CommitSignal> {
         Some(&self.signal)
+    }
+
+    fn log_lag<'a>(
+        &'a self,
+        after: LogCursor,
+        filter: &'a LogFilter,
+    ) -> BoxFuture<'a, Result<Option<LogLag>, StoreError>> {
+        Box::pin(async move { Ok(Some(self.store.read().log_lag(after, filter))) })
     }
 
     fn log_cursor(&self, position: u64) -> BoxFuture<'_, Result<Option<LogCursor>, StoreError>> {

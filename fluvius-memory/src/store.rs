@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use fluvius_core::{
-    EventEnvelope, IdempotencyRecord, LogCursor, LogPage, LogQuery, StoreError, StoredState,
-    StreamKey, StreamRange,
+    EventEnvelope, IdempotencyRecord, LAG_COUNT_LIMIT, LogCursor, LogFilter, LogLag, LogPage,
+    LogQuery, StoreError, StoredState, StreamKey, StreamRange,
 };
 use uuid::Uuid;
 
@@ -125,6 +125,29 @@ impl Store {
             entries.last().map_or(after, |(last, _)| *last)
         };
         Ok(LogPage::new(entries, next.max(after), caught_up))
+    }
+
+    /// How many events after `after` pass `filter`, counted up to [`LAG_COUNT_LIMIT`]. Commits
+    /// are atomic here: nothing holds a horizon back.
+    pub(crate) fn log_lag(&self, after: LogCursor, filter: &LogFilter) -> LogLag {
+        let start = if after.tx() == 0 {
+            index(after.position()).min(self.log.len())
+        } else {
+            self.log.len()
+        };
+        let behind = if filter == &LogFilter::default() {
+            self.log.len() - start
+        } else {
+            self.log[start..]
+                .iter()
+                .filter(|event| {
+                    let key = &event.stream;
+                    filter.admits(&key.tenant, &key.namespace, &key.resource, &event.evt_key)
+                })
+                .take(LAG_COUNT_LIMIT as usize)
+                .count()
+        };
+        LogLag::new(behind as u64, None)
     }
 
     /// The cursor of the event at a global position.

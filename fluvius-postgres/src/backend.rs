@@ -248,6 +248,14 @@ impl Backend for PgBackend {
         Box::pin(async move { Ok(self.cursor_at(position).await?) })
     }
 
+    fn log_lag<'a>(
+        &'a self,
+        after: LogCursor,
+        filter: &'a fluvius_core::LogFilter,
+    ) -> BoxFuture<'a, Result<Option<fluvius_core::LogLag>, StoreError>> {
+        Box::pin(async move { Ok(Some(self.lag(after, filter).await?)) })
+    }
+
     fn find<'a>(&'a self, query: &'a StateQuery) -> BoxFuture<'a, Result<StatePage, StoreError>> {
         Box::pin(async move { Ok(self.find_states(query).await?) })
     }

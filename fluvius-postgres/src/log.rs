@@ -32,7 +32,9 @@
 //! transaction holds an xid: its own xid would otherwise be among the running ones and hold the
 //! horizon below its own writes.
 
-use fluvius_core::{EventEnvelope, LogCursor, LogPage, LogQuery};
+use fluvius_core::{
+    EventEnvelope, LAG_COUNT_LIMIT, LogCursor, LogFilter, LogLag, LogPage, LogQuery,
+};
 use sqlx::Postgres;
 use sqlx::postgres::{PgArguments, PgRow};
 
@@ -41,10 +43,8 @@ use crate::error::{PgError, to_u64};
 use crate::read::{event_from_row, get};
 use crate::wall::Scope;
 
-/// One statement: the horizon, at most `$7` matching events after `($1, $2)` below it, and the
-/// last event below it after `($1, $2)` (where a caught-up reader stands). `$3`..`$6` are the
-/// filters, NULL for "any".
-macro_rules! read_log_sql {
+/// The horizon's common table expressions (see the module docs): `horizon.h`.
+macro_rules! horizon_ctes {
     () => {
         "\
 WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
@@ -60,7 +60,18 @@ horizon AS MATERIALIZED (
           WHERE NOT EXISTS (SELECT 1 FROM elsewhere
                              WHERE elsewhere.x32 = (x::text::numeric % 4294967296)::bigint)),
         (SELECT pg_snapshot_xmax(snap.s) FROM snap)) AS h
-),
+)"
+    };
+}
+
+/// One statement: the horizon, at most `$7` matching events after `($1, $2)` below it, and the
+/// last event below it after `($1, $2)` (where a caught-up reader stands). `$3`..`$6` are the
+/// filters, NULL for "any".
+macro_rules! read_log_sql {
+    () => {
+        concat!(
+            horizon_ctes!(),
+            ",
 page AS MATERIALIZED (
     SELECT e.xid::text::bigint AS xid_n, e.position, e.event_id, e.tenant, e.namespace,
            e.resource, e.identifier, e.version, e.evt_key, e.schema_version, e.payload,
@@ -84,8 +95,38 @@ SELECT tail.xid_n AS tail_xid, tail.position AS tail_position, page.*
   LEFT JOIN tail ON true
   LEFT JOIN page ON true
  ORDER BY page.xid_n, page.position"
+        )
     };
 }
+
+/// How far a reader is behind: the events a read after `($1, $2)` with the filters `$3`..`$6`
+/// could return now, counted up to `$7`, and how long (in seconds) the oldest transaction of
+/// this database that holds an xid has been open (NULL when there is none, or when the role
+/// may not see its start: `pg_read_all_stats` shows every one).
+const LOG_LAG_SQL: &str = concat!(
+    horizon_ctes!(),
+    ",
+behind AS MATERIALIZED (
+    SELECT count(*) AS n FROM (
+        SELECT 1
+          FROM fluvius.events e, horizon
+         WHERE e.xid < horizon.h
+           AND (e.xid, e.position) > ($1::bigint::text::xid8, $2::bigint)
+           AND ($3::text IS NULL OR e.namespace = $3)
+           AND ($4::text IS NULL OR e.tenant = $4)
+           AND ($5::text IS NULL OR e.resource = $5)
+           AND ($6::text[] IS NULL OR e.evt_key = ANY ($6))
+         LIMIT $7) AS b
+),
+oldest AS MATERIALIZED (
+    SELECT extract(epoch FROM clock_timestamp() - min(a.xact_start))::float8 AS secs
+      FROM pg_stat_get_activity(NULL) AS a
+     WHERE a.backend_xid IS NOT NULL
+       AND a.pid <> pg_backend_pid()
+       AND a.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+)
+SELECT behind.n, oldest.secs FROM behind, oldest"
+);
 
 /// The statement of a read (see [`read_log_sql!`]).
 const READ_LOG_SQL: &str = read_log_sql!();
@@ -129,6 +170,31 @@ impl PgBackend {
             entries.last().map_or(after, |(cursor, _)| *cursor)
         };
         Ok(LogPage::new(entries, next.max(after), caught_up))
+    }
+
+    /// How far a reader at `after` with `filter` is behind (see [`LOG_LAG_SQL`]).
+    pub(crate) async fn lag(
+        &self,
+        after: LogCursor,
+        filter: &LogFilter,
+    ) -> Result<LogLag, PgError> {
+        const DOING: &str = "measuring a log reader's lag";
+        let query = LogQuery::after(after)
+            .limit(LAG_COUNT_LIMIT as usize)
+            .filter(filter.clone());
+        let scope = filter.tenant.as_deref().map_or(Scope::All, Scope::Tenant);
+        let mut conn = self.conn(scope, DOING).await?;
+        let row = bind(sqlx::query(self.read_sql(LOG_LAG_SQL)), &query)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(PgError::query(DOING))?;
+        conn.done(DOING).await?;
+        let behind: i64 = get(&row, "n")?;
+        let secs: Option<f64> = get(&row, "secs")?;
+        let age = secs
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(std::time::Duration::from_secs_f64);
+        Ok(LogLag::new(to_u64("a count of events", behind)?, age))
     }
 
     /// The plan PostgreSQL chooses for the statement that reads a page of the log (`EXPLAIN`, as

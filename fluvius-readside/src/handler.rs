@@ -176,11 +176,13 @@ impl<H: EventHandler> Handled<H> {
             .into_iter()
             .map(|p| p.stream)
             .collect();
-        *self.parked_keys.lock() = Some(keys.clone());
+        self.set_keys(keys.clone());
         Ok(keys)
     }
 
     fn set_keys(&self, keys: HashSet<StreamKey>) {
+        metrics::gauge!(crate::metric::PARKED_KEYS, crate::metric::SUBSCRIPTION => self.name.clone())
+            .set(keys.len() as f64);
         *self.parked_keys.lock() = Some(keys);
     }
 

@@ -13,6 +13,10 @@
 //! | [`Checkpointed`] around a [`Subscriber`] | the subscriber's | a [`CheckpointStore`], after the batch | at least once |
 //! | [`Handled`] around an [`EventHandler`] | side effects | a [`CheckpointStore`] | at least once; retries, then parks the stream key |
 //!
+//! A PostgreSQL projection is rebuilt into a new version without read downtime by
+//! `postgres::PgRebuild`. Lag, the horizon's age, parked keys and lease changes are reported
+//! in [`Progress`] and through the `metrics` facade ([`metric`] names them).
+//!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
@@ -59,6 +63,7 @@ mod decode;
 mod error;
 mod handler;
 mod lease;
+pub mod metric;
 mod park;
 mod projection;
 mod subscriber;
@@ -78,7 +83,7 @@ pub use park::{MemParkStore, ParkStore, ParkedEvent, Request, SkippedEvent};
 pub use projection::{MapProjection, MapView};
 pub use subscriber::{Checkpointed, Subscriber};
 pub use subscription::{
-    DEFAULT_BATCH, DEFAULT_POLL, MAX_BATCH, Progress, Subscription, SubscriptionHandle,
-    wait_for_checkpoint,
+    DEFAULT_BATCH, DEFAULT_LAG_EVERY, DEFAULT_POLL, MAX_BATCH, Progress, Subscription,
+    SubscriptionHandle, wait_for_checkpoint,
 };
 pub use worker::{DEFAULT_LEASE_TTL, MIN_LEASE_TTL, Worker, WorkerHandle};

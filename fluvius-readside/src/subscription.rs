@@ -19,6 +19,8 @@ use crate::lease::Fence;
 
 /// How often a caught-up subscription reads the log when no signal wakes it, by default.
 pub const DEFAULT_POLL: Duration = Duration::from_millis(200);
+/// How often a running subscription measures its lag and the horizon's age, by default.
+pub const DEFAULT_LAG_EVERY: Duration = Duration::from_secs(1);
 /// How many events a subscription reads per page by default.
 pub const DEFAULT_BATCH: usize = 500;
 /// The largest page a subscription may ask for.
@@ -59,6 +61,7 @@ pub struct Subscription {
     signals: Vec<Arc<CommitSignal>>,
     upcast: Option<Domain>,
     fence: Option<Fence>,
+    lag_every: Duration,
 }
 
 /// What a running subscription has done.
@@ -79,6 +82,14 @@ pub struct Progress {
     /// How long after it was recorded the last event was handed over (its delivery lag); zero
     /// once a read finds nothing more.
     pub lag: Duration,
+    /// Events it could read now and has not, as last measured (see
+    /// [`Subscription::measure_lag_every`]); `None` before the first measure or when the
+    /// backend cannot tell.
+    pub lag_events: Option<u64>,
+    /// How long the oldest transaction still running in the store had been open when last
+    /// measured: events committed after it wait for it (PostgreSQL's horizon). `None` when
+    /// none was running or the backend cannot tell.
+    pub horizon_age: Option<Duration>,
 }
 
 impl Subscription {
@@ -92,6 +103,7 @@ impl Subscription {
             signals: Vec::new(),
             upcast: None,
             fence: None,
+            lag_every: DEFAULT_LAG_EVERY,
         }
     }
 
@@ -147,6 +159,15 @@ impl Subscription {
     /// [`DEFAULT_POLL`]).
     pub fn poll_every(mut self, poll: Duration) -> Subscription {
         self.poll = poll;
+        self
+    }
+
+    /// How often the running subscription asks the backend how far behind it is
+    /// ([`Backend::log_lag`](fluvius_core::Backend::log_lag)), for [`Progress::lag_events`],
+    /// [`Progress::horizon_age`] and their [metrics](crate::metric) (default
+    /// [`DEFAULT_LAG_EVERY`]; one statement each time on PostgreSQL).
+    pub fn measure_lag_every(mut self, every: Duration) -> Subscription {
+        self.lag_every = every;
         self
     }
 
@@ -217,12 +238,14 @@ impl Subscription {
         let (progress, watch_progress) = watch::channel(Progress::default());
         let (stop, stopped) = watch::channel(false);
         let runner = Runner {
+            meters: Meters::new(&name),
             settings: self,
             filter,
             consumer: Arc::new(consumer),
             progress,
             stopped,
             ahead: None,
+            lag_measured: None,
         };
         let task = tokio::spawn(runner.run());
         Ok(SubscriptionHandle {
@@ -334,6 +357,32 @@ struct Runner {
     stopped: watch::Receiver<bool>,
     /// The page after the consumer's position, read while it took the previous one.
     ahead: Option<ReadPage>,
+    /// When lag was last measured.
+    lag_measured: Option<tokio::time::Instant>,
+    meters: Meters,
+}
+
+/// The subscription's [metrics](crate::metric), registered once.
+struct Meters {
+    lag_events: metrics::Gauge,
+    lag_seconds: metrics::Gauge,
+    horizon_age: metrics::Gauge,
+    events: metrics::Counter,
+    failures: metrics::Counter,
+}
+
+impl Meters {
+    fn new(name: &str) -> Meters {
+        use crate::metric::*;
+        let label = [(SUBSCRIPTION, name.to_owned())];
+        Meters {
+            lag_events: metrics::gauge!(LAG_EVENTS, &label),
+            lag_seconds: metrics::gauge!(LAG_SECONDS, &label),
+            horizon_age: metrics::gauge!(HORIZON_AGE_SECONDS, &label),
+            events: metrics::counter!(EVENTS, &label),
+            failures: metrics::counter!(FAILURES, &label),
+        }
+    }
 }
 
 impl Runner {
@@ -408,6 +457,8 @@ impl Runner {
                 caught_up,
                 "batch taken"
             );
+            self.meters.events.increment(taken);
+            self.meters.lag_seconds.set(lag.as_secs_f64());
             self.progress.send_modify(|p| {
                 p.cursor = batch.next;
                 p.events += taken;
@@ -419,6 +470,9 @@ impl Runner {
                 }
             });
         } else {
+            if caught_up {
+                self.meters.lag_seconds.set(0.0);
+            }
             self.progress.send_if_modified(|p| {
                 let lag = if caught_up { Duration::ZERO } else { p.lag };
                 let changed = p.caught_up != caught_up || p.last_error.is_some() || p.lag != lag;
@@ -428,10 +482,53 @@ impl Runner {
                 changed
             });
         }
+        self.measure_lag(*after).await;
         Ok(caught_up)
     }
 
+    /// Asks the backend how far behind the consumer is, at most every `lag_every`.
+    async fn measure_lag(&mut self, after: Option<LogCursor>) {
+        let Some(after) = after else { return };
+        let now = tokio::time::Instant::now();
+        if self
+            .lag_measured
+            .is_some_and(|at| now.duration_since(at) < self.settings.lag_every)
+        {
+            return;
+        }
+        self.lag_measured = Some(now);
+        let lag = match self.settings.backend.log_lag(after, &self.filter).await {
+            Ok(lag) => lag,
+            Err(err) => {
+                tracing::debug!(subscription = self.consumer.name(), error = %err, "could not measure the lag");
+                None
+            }
+        };
+        let (events, horizon_age) = lag.map_or((None, None), |l| (Some(l.events), l.horizon_age));
+        self.meters
+            .lag_events
+            .set(events.unwrap_or_default() as f64);
+        self.meters
+            .horizon_age
+            .set(horizon_age.unwrap_or_default().as_secs_f64());
+        tracing::debug!(
+            target: "fluvius.subscription.lag",
+            subscription = self.consumer.name(),
+            cursor = %after,
+            lag_events = events,
+            horizon_age_ms = horizon_age.map(|a| a.as_millis() as u64),
+            "lag measured"
+        );
+        self.progress.send_if_modified(|p| {
+            let changed = p.lag_events != events || p.horizon_age != horizon_age;
+            p.lag_events = events;
+            p.horizon_age = horizon_age;
+            changed
+        });
+    }
+
     fn failed(&self, err: &ReadsideError) {
+        self.meters.failures.increment(1);
         tracing::warn!(subscription = self.consumer.name(), error = %err, "subscription step failed; retrying");
         let message = err.to_string();
         self.progress.send_modify(|p| p.last_error = Some(message));

@@ -221,7 +221,7 @@ impl Runner {
                 // Dropping the handle stops the subscription at once; its batch in flight, if
                 // any, fails the fence check.
                 self.owned.remove(&name);
-                self.changes.fetch_add(1, Ordering::Relaxed);
+                self.lease_changed();
                 tracing::warn!(worker = %id, subscription = %name, "lease lost; subscription stopped");
             }
         }
@@ -234,7 +234,7 @@ impl Runner {
             if let Some((fence, handle)) = self.owned.remove(&name) {
                 handle.stop().await;
                 leases.release(&fence).await?;
-                self.changes.fetch_add(1, Ordering::Relaxed);
+                self.lease_changed();
                 tracing::info!(worker = %id, subscription = %name, "lease given back to balance the workers");
             }
         }
@@ -251,7 +251,7 @@ impl Runner {
             match (job.start)(fence.clone()) {
                 Ok(handle) => {
                     tracing::info!(worker = %id, subscription = %job.name, epoch = fence.epoch, "lease taken");
-                    self.changes.fetch_add(1, Ordering::Relaxed);
+                    self.lease_changed();
                     self.owned.insert(job.name.clone(), (fence, handle));
                 }
                 Err(err) => {
@@ -261,6 +261,12 @@ impl Runner {
             }
         }
         Ok(())
+    }
+
+    fn lease_changed(&self) {
+        self.changes.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(crate::metric::LEASE_CHANGES, crate::metric::WORKER => self.worker.id.clone())
+            .increment(1);
     }
 
     async fn release_all(&mut self) {

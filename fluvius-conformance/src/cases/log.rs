@@ -258,6 +258,39 @@ pub async fn log_filters(backend: Arc<dyn Backend>) {
         }
         let first = read_log(&backend, &query.clone().limit(1)).await;
         assert_eq!(first.caught_up, count <= 1, "{:?}: caught_up", query.filter);
+        // The lag a reader of the filter has: all of it from the start, one less past its
+        // first event, none at the end.
+        let lag = |after: LogCursor| {
+            let (backend, filter) = (backend.clone(), query.filter.clone());
+            async move {
+                backend
+                    .log_lag(after, &filter)
+                    .await
+                    .expect("log_lag")
+                    .expect("the backend measures lag")
+            }
+        };
+        let from_start = lag(LogCursor::START).await;
+        assert_eq!(
+            (from_start.events, from_start.at_least),
+            (count as u64, false),
+            "{:?}: lag from the start",
+            query.filter
+        );
+        if let Some((cursor, _)) = want.first() {
+            assert_eq!(
+                lag(*cursor).await.events,
+                count as u64 - 1,
+                "{:?}",
+                query.filter
+            );
+        }
+        assert_eq!(
+            lag(end).await.events,
+            0,
+            "{:?}: lag at the end",
+            query.filter
+        );
     }
 }
 

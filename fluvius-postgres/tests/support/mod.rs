@@ -235,6 +235,13 @@ impl Backend for OwnedDb {
     fn read_log<'a>(&'a self, query: &'a LogQuery) -> BoxFuture<'a, Result<LogPage, StoreError>> {
         self.inner.read_log(query)
     }
+    fn log_lag<'a>(
+        &'a self,
+        after: LogCursor,
+        filter: &'a fluvius_core::LogFilter,
+    ) -> BoxFuture<'a, Result<Option<fluvius_core::LogLag>, StoreError>> {
+        self.inner.log_lag(after, filter)
+    }
     fn log_cursor(&self, position: u64) -> BoxFuture<'_, Result<Option<LogCursor>, StoreError>> {
         self.inner.log_cursor(position)
     }
