@@ -94,6 +94,21 @@ pub enum ReadsideError {
         /// The version that serves reads.
         live: u32,
     },
+    /// A queued command had not ended when a wait for it ran out of time; it is still queued.
+    #[error(
+        "queued command {id} has not ended within {waited:?} ({attempts} attempts so far, last \
+         error: {})", last_error.as_deref().unwrap_or("none")
+    )]
+    QueueWait {
+        /// The command id.
+        id: uuid::Uuid,
+        /// How long the wait lasted.
+        waited: Duration,
+        /// The runs it has had.
+        attempts: u32,
+        /// Its last failure.
+        last_error: Option<String>,
+    },
     /// A stored checkpoint or parked event could not be read back.
     #[error("the stored {what} of `{name}` cannot be read: {message}")]
     Corrupt {

@@ -61,7 +61,7 @@ impl Retry {
     }
 
     /// The pause before call `attempt + 1` (after `attempt` failures), with jitter.
-    fn pause(&self, attempt: u32) -> Duration {
+    pub(crate) fn pause(&self, attempt: u32) -> Duration {
         let doubled = self.base.saturating_mul(
             1u32.checked_shl(attempt.saturating_sub(1))
                 .unwrap_or(u32::MAX),

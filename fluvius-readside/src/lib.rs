@@ -66,6 +66,7 @@ mod lease;
 pub mod metric;
 mod park;
 mod projection;
+mod queue;
 mod subscriber;
 mod subscription;
 mod worker;
@@ -81,6 +82,10 @@ pub use handler::{EventHandler, Handled, ParkedAdmin, Retry};
 pub use lease::{Fence, LeaseStore, MemLeases};
 pub use park::{MemParkStore, ParkStore, ParkedEvent, Request, SkippedEvent};
 pub use projection::{MapProjection, MapView};
+pub use queue::{
+    CommandQueue, DEFAULT_QUEUE_LEASE, DEFAULT_QUEUE_POLL, MemCommandQueue, QueueOutcome,
+    QueueRunner, QueueRunnerHandle, QueueStatus, QueueTarget, QueuedCommand, wait_for_command,
+};
 pub use subscriber::{Checkpointed, Subscriber};
 pub use subscription::{
     DEFAULT_BATCH, DEFAULT_LAG_EVERY, DEFAULT_POLL, MAX_BATCH, Progress, Subscription,

@@ -3,16 +3,19 @@
 //! again under a new id); in the other one of them is frozen with SIGSTOP past its lease, the
 //! other takes over, and the frozen one is woken with SIGCONT still believing it owns the
 //! projection, 8 times. Either way, at the end the projected balances equal what a fold of
-//! every account's events says, and each event was counted once.
+//! every account's events says, and each event was counted once; and the deposits queued for
+//! the workers in `fluvius.command_queue` meanwhile all ran, each applied once.
 
 mod support;
 
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use example_bank::{Account, Banking, Deposit, OpenAccount};
 use fluvius::prelude::*;
-use fluvius::readside::postgres::PgCheckpoints;
+use fluvius::readside::postgres::{PgCheckpoints, PgCommandQueue};
+use fluvius::readside::{CommandQueue, QueueStatus, QueuedCommand};
 use fluvius::{LogCursor, PgBackend};
 
 const ACCOUNTS: usize = 10;
@@ -20,14 +23,42 @@ const KILLS: usize = 20;
 const STOPS: usize = 8;
 /// Deposits per account, after its opening.
 const ROUNDS: usize = 60;
+/// Accounts that queued deposits go to.
+const QUEUED_ACCOUNTS: usize = 5;
 
-fn spawn_worker(url: &str, id: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_bank-worker"))
-        .args(["--postgres", url, "--id", id, "--lease-ms", "300"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the worker starts")
+/// A worker process, killed when dropped: a failing test leaves none behind holding
+/// connections.
+struct WorkerProcess(Child);
+
+impl std::ops::Deref for WorkerProcess {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for WorkerProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_worker(url: &str, id: &str) -> WorkerProcess {
+    WorkerProcess(
+        Command::new(env!("CARGO_BIN_EXE_bank-worker"))
+            .args(["--postgres", url, "--id", id, "--lease-ms", "300"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the worker starts"),
+    )
 }
 
 /// A small deterministic sequence of pauses, different for every kill.
@@ -36,7 +67,7 @@ fn pause(n: usize) -> Duration {
 }
 
 /// Sends `signal` (`STOP`, `CONT`) to a worker.
-fn signal(worker: &Child, signal: &str) {
+fn signal(worker: &WorkerProcess, signal: &str) {
     let sent = Command::new("kill")
         .args([format!("-{signal}"), worker.id().to_string()])
         .status()
@@ -91,6 +122,22 @@ async fn run_with_faults(name: &str, fault: Fault, faults: usize) {
             .expect("open");
     }
 
+    // Accounts the workers deposit to from the command queue, one queued deposit per round.
+    let queued_ids: Vec<String> = (0..QUEUED_ACCOUNTS)
+        .map(|i| format!("queued-{i}"))
+        .collect();
+    for id in &queued_ids {
+        let open = OpenAccount {
+            customer_id: format!("cus-{id}"),
+            initial_balance: 100,
+        };
+        domain
+            .execute(open, ("account", id.as_str()))
+            .await
+            .expect("open");
+    }
+    let queue = Arc::new(PgCommandQueue::new(pool.clone()));
+
     let mut workers = [
         spawn_worker(&db.url, "w-a-0"),
         spawn_worker(&db.url, "w-b-0"),
@@ -98,9 +145,19 @@ async fn run_with_faults(name: &str, fault: Fault, faults: usize) {
     let writer = tokio::spawn({
         let domain = domain.clone();
         let ids = ids.clone();
+        let (queue, queued_ids) = (queue.clone(), queued_ids.clone());
         async move {
             let mut last = LogCursor::START;
+            let mut queued = Vec::new();
             for round in 0..ROUNDS {
+                let command = QueuedCommand::new(
+                    "banking",
+                    "deposit",
+                    AggRoot::new("account", &queued_ids[round % QUEUED_ACCOUNTS]),
+                    serde_json::json!({ "amount": round + 1 }),
+                );
+                queued.push(command.id);
+                queue.enqueue(command).await.expect("queue a deposit");
                 for id in &ids {
                     let amount = (round % 5 + 1) as i64;
                     let response = domain
@@ -116,7 +173,7 @@ async fn run_with_faults(name: &str, fault: Fault, faults: usize) {
                 };
                 tokio::time::sleep(Duration::from_millis(gap)).await;
             }
-            last
+            (last, queued)
         }
     });
     for n in 0..faults {
@@ -137,7 +194,33 @@ async fn run_with_faults(name: &str, fault: Fault, faults: usize) {
             }
         }
     }
-    let last = writer.await.expect("the writer");
+    let (last, queued) = writer.await.expect("the writer");
+    let (mut again, mut replayed) = (0, 0);
+    for id in &queued {
+        let ran = match fluvius::readside::wait_for_command(&*queue, *id, Duration::from_secs(30))
+            .await
+        {
+            Ok(ran) => ran,
+            Err(err) => {
+                let row: (Option<String>, Option<String>, String, Option<String>) = sqlx::query_as(
+                    "SELECT claimed_by, claimed_until::text, now()::text, (SELECT string_agg(state || ' ' || coalesce(wait_event, '-') || ' ' || left(query, 60), ' | ') FROM pg_stat_activity WHERE datname = current_database()) FROM fluvius.command_queue WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                panic!("{err}: {row:?}");
+            }
+        };
+        assert_eq!(ran.status, QueueStatus::Done, "{ran:?}");
+        again += usize::from(ran.attempts > 1);
+        replayed += usize::from(ran.outcome.as_ref().is_some_and(|o| o["replayed"] == true));
+    }
+    eprintln!(
+        "{name}: {} queued commands ran, {again} of them claimed more than once, {replayed} \
+         answered by a replay",
+        queued.len()
+    );
 
     let checkpoints = PgCheckpoints::new(pool.clone());
     fluvius::readside::wait_for_checkpoint(
@@ -169,6 +252,22 @@ async fn run_with_faults(name: &str, fault: Fault, faults: usize) {
             (balance, events),
             (record.state.balance, ROUNDS as i64 + 1),
             "{id}: the projection equals the fold of its events, each counted once"
+        );
+    }
+    // Each queued deposit applied once, however often its runner was killed or frozen.
+    for (i, id) in queued_ids.iter().enumerate() {
+        let rounds: Vec<usize> = (0..ROUNDS).filter(|r| r % QUEUED_ACCOUNTS == i).collect();
+        let record = reads
+            .fetch_record::<Account>("account", id)
+            .await
+            .expect("the queued account");
+        assert_eq!(
+            (record.version, record.state.balance),
+            (
+                rounds.len() as u64 + 1,
+                100 + rounds.iter().map(|r| *r as i64 + 1).sum::<i64>()
+            ),
+            "{id}: each queued deposit applied once"
         );
     }
     db.drop_now().await;

@@ -1,8 +1,9 @@
 //! The read side on PostgreSQL (feature `postgres`): checkpoints in `fluvius.checkpoints`,
 //! projections into the user's own tables written in one transaction with their checkpoint,
 //! parked events in `fluvius.parked` / `fluvius.skipped`, workers' leases in `fluvius.leases`,
-//! and rebuilds of a projection into a new version without read downtime ([`PgRebuild`], the
-//! live versions in `fluvius.projection_versions`).
+//! rebuilds of a projection into a new version without read downtime ([`PgRebuild`], the
+//! live versions in `fluvius.projection_versions`), and background commands in
+//! `fluvius.command_queue` ([`PgCommandQueue`]).
 //!
 //! The tables come with the backend's embedded migrations
 //! ([`fluvius_postgres::migrate`]), so a database migrated by `PgBackend::connect` has them.
@@ -13,12 +14,14 @@ mod checkpoints;
 mod leases;
 mod park;
 mod projection;
+mod queue;
 mod rebuild;
 
 pub use checkpoints::PgCheckpoints;
 pub use leases::PgLeases;
 pub use park::PgParkStore;
 pub use projection::{PgHandlerFuture, PgProjection};
+pub use queue::PgCommandQueue;
 pub use rebuild::{MAX_REBUILD_ROUNDS, PgRebuild, Swapped, live_version};
 
 use fluvius_core::LogCursor;

@@ -1,20 +1,23 @@
 //! The bank's worker process: runs the `bank-balances` projection (see `example_bank::worker`)
-//! whenever it holds the projection's lease, beside any number of other `bank-worker`
-//! processes on the same database, until it is stopped.
+//! whenever it holds the projection's lease, and the `banking` commands queued in
+//! `fluvius.command_queue`, beside any number of other `bank-worker` processes on the same
+//! database, until it is stopped.
 //!
 //! `cargo run -p example-bank --bin bank-worker -- [--postgres URL] [--id NAME] [--lease-ms N]`
 //! (URL default: `DATABASE_URL`, else the local server; NAME default: host and process id;
 //! lease default 2,000 ms). Ctrl-C or SIGTERM shut it down gracefully: the batch in flight
 //! finishes and the lease is released, so another worker takes over at once. A `kill -9` works
-//! too: its lease expires and another worker takes over with the next epoch.
+//! too: its lease expires and another worker takes over with the next epoch; the queued
+//! commands it had claimed run again once their claim (as long as the lease) expires, and each
+//! applies once (the domain's idempotency, keyed by the queued command's id).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use example_bank::{Banking, worker};
 use fluvius::prelude::*;
-use fluvius::readside::Worker;
-use fluvius::readside::postgres::PgLeases;
+use fluvius::readside::postgres::{PgCommandQueue, PgLeases};
+use fluvius::readside::{QueueRunner, Worker};
 
 struct Args {
     url: String,
@@ -75,7 +78,15 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let handle = Worker::new(&args.id, Arc::new(PgLeases::new(pool.clone())))
         .lease_ttl(args.lease)
-        .run(worker::subscription(&domain), worker::balances(pool))
+        .run(
+            worker::subscription(&domain),
+            worker::balances(pool.clone()),
+        )
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let commands = QueueRunner::new(domain, Arc::new(PgCommandQueue::new(pool)))
+        .owner(&args.id)
+        .lease(args.lease)
         .spawn()
         .map_err(|e| e.to_string())?;
     println!("bank-worker {} running (lease {:?})", args.id, args.lease);
@@ -85,6 +96,7 @@ async fn run(args: Args) -> Result<(), String> {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+    commands.stop().await;
     handle.shutdown().await;
     println!("bank-worker {} stopped", args.id);
     Ok(())
