@@ -263,8 +263,13 @@ impl MemCommandQueue {
     }
 }
 
-fn lease_end(lease: Duration) -> DateTime<Utc> {
-    Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)
+/// `d` from now, or the end of time for a `d` too long to add (a lease or pause from the
+/// caller's settings must not overflow the clock).
+fn from_now(d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| Utc::now().checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 impl CommandQueue for MemCommandQueue {
@@ -308,7 +313,7 @@ impl CommandQueue for MemCommandQueue {
                 })
                 .collect();
             due.sort_by_key(|r| (r.command.run_after, r.command.enqueued_at, r.command.id));
-            let until = lease_end(lease);
+            let until = from_now(lease);
             Ok(due
                 .into_iter()
                 .take(limit)
@@ -594,19 +599,17 @@ impl QueueRunner {
     }
 
     async fn execute(&self, queued: &QueuedCommand) -> QueueOutcome {
-        let target = match &queued.identifier {
-            Some(id) => QueueTarget::Existing(AggRoot::new(&queued.resource, id)),
-            None => QueueTarget::New(queued.resource.clone()),
-        };
-        let built = match target {
-            QueueTarget::Existing(root) => {
-                self.domain
-                    .create_command(&queued.command, queued.payload.clone(), root)
-            }
-            QueueTarget::New(resource) => self.domain.create_command(
+        let payload = queued.payload.clone();
+        let built = match &queued.identifier {
+            Some(id) => self.domain.create_command(
                 &queued.command,
-                queued.payload.clone(),
-                NewRoot(resource),
+                payload,
+                AggRoot::new(&queued.resource, id),
+            ),
+            None => self.domain.create_command(
+                &queued.command,
+                payload,
+                NewRoot(queued.resource.clone()),
             ),
         };
         let command = match built {
@@ -637,8 +640,7 @@ impl QueueRunner {
                     QueueOutcome::Parked(message)
                 } else {
                     let pause = self.retry.pause(queued.attempts);
-                    let at = Utc::now() + chrono::Duration::from_std(pause).unwrap_or_default();
-                    QueueOutcome::Retry(message, at)
+                    QueueOutcome::Retry(message, from_now(pause))
                 }
             }
             Err(join) => QueueOutcome::Failed(format!("the command's task failed: {join}")),

@@ -301,3 +301,17 @@ async fn runners_share_one_postgres_queue_and_run_each_command_once() {
         runner.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_lease_too_long_for_the_clock_claims_without_panicking() {
+    let queue = MemCommandQueue::new();
+    queue
+        .enqueue(queued("deposit", "a-1", json!({"amount": 1})))
+        .await
+        .unwrap();
+    let claimed = queue
+        .claim(NAMESPACE, "forever", 1, Duration::MAX)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+}
