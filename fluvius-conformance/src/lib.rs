@@ -52,6 +52,7 @@ pub mod gate;
 pub mod ledger;
 pub mod policy;
 pub mod probe;
+pub mod shop;
 pub mod support;
 pub mod wrap;
 

@@ -159,6 +159,10 @@ impl<H: Hooks> Backend for Wrapped<H> {
         self.inner.audit()
     }
 
+    fn outbox(&self) -> Option<&dyn fluvius_core::OutboxStore> {
+        self.inner.outbox()
+    }
+
     fn commit_signal(&self) -> Option<&fluvius_core::CommitSignal> {
         // Wake-ups only say the log may have grown: forwarding them bypasses no hook.
         self.inner.commit_signal()

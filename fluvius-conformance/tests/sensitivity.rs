@@ -274,6 +274,10 @@ impl Backend for Mutant {
         self.inner.audit()
     }
 
+    fn outbox(&self) -> Option<&dyn fluvius_core::OutboxStore> {
+        self.inner.outbox()
+    }
+
     fn stale_states<'a>(
         &'a self,
         query: &'a StaleQuery,

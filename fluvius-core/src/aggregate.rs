@@ -209,6 +209,8 @@ pub struct ActionCall<'a> {
     pub state: &'a dyn AnyState,
     /// The payload.
     pub payload: &'a Payload,
+    /// Where the action's messages go.
+    pub outbox: &'a crate::outbox::Outbox,
 }
 
 impl<'a> ActionCall<'a> {
@@ -218,6 +220,7 @@ impl<'a> ActionCall<'a> {
         root: &'a AggRoot,
         state: &'a dyn AnyState,
         payload: &'a Payload,
+        outbox: &'a crate::outbox::Outbox,
     ) -> Self {
         ActionCall {
             action,
@@ -225,6 +228,7 @@ impl<'a> ActionCall<'a> {
             root,
             state,
             payload,
+            outbox,
         }
     }
 }

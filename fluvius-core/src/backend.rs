@@ -248,6 +248,9 @@ pub struct StreamWrite {
     /// Audit records of the commands that wrote them, to write in the same transaction (only
     /// ever given to a backend whose [`Backend::audit`] is `Some`).
     pub audit: Vec<crate::audit::AuditRecord>,
+    /// Messages the commands sent, to write in the same transaction (only ever given to a
+    /// backend whose [`Backend::outbox`] is `Some`).
+    pub messages: Vec<crate::outbox::OutboxMessage>,
 }
 
 impl StreamWrite {
@@ -266,12 +269,19 @@ impl StreamWrite {
             state,
             idempotency,
             audit: Vec::new(),
+            messages: Vec::new(),
         }
     }
 
     /// Adds audit records to write with the stream.
     pub fn with_audit(mut self, records: Vec<crate::audit::AuditRecord>) -> Self {
         self.audit = records;
+        self
+    }
+
+    /// Adds outbox messages to write with the stream.
+    pub fn with_messages(mut self, messages: Vec<crate::outbox::OutboxMessage>) -> Self {
+        self.messages = messages;
         self
     }
 }
@@ -752,6 +762,14 @@ pub trait Backend: Send + Sync + Debug + 'static {
     /// writes the [`StreamWrite::audit`] records of a commit in its transaction. Wrappers that
     /// forward [`commit`](Backend::commit) forward this too.
     fn audit(&self) -> Option<&dyn crate::audit::AuditStore> {
+        None
+    }
+
+    /// Where this backend keeps the outbox, if it keeps one. A command whose action sends
+    /// messages needs one; a backend that has one writes the [`StreamWrite::messages`] of a
+    /// commit in its transaction. Wrappers that forward [`commit`](Backend::commit) forward this
+    /// too.
+    fn outbox(&self) -> Option<&dyn crate::outbox::OutboxStore> {
         None
     }
 

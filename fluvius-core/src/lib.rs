@@ -17,6 +17,7 @@ pub mod filter;
 mod ids;
 pub mod limits;
 pub mod log;
+pub mod outbox;
 pub mod policy;
 mod response;
 pub mod signal;
@@ -45,6 +46,10 @@ pub use error::{Detail, DomainError, Error};
 pub use event::{EventEnvelope, EventMetadata, RawEvent};
 pub use limits::{Limit, LimitError};
 pub use log::{LAG_COUNT_LIMIT, LogCursor, LogFilter, LogLag, LogPage, LogQuery, ParseCursorError};
+pub use outbox::{
+    MessageClaim, MessageOrigin, MessageStatus, Outbox, OutboxCounts, OutboxEntry, OutboxMessage,
+    OutboxQuery, OutboxStore, Resolution, Settlement,
+};
 pub use policy::{
     Decision, Denial, Operation, PolicyEngine, PolicyError, PolicyModel, PolicyRequest, Visibility,
     VisibilityRequest,

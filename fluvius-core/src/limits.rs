@@ -74,6 +74,8 @@ pub enum Limit {
     Version,
     /// [`MIN_YEAR`] to [`MAX_YEAR`].
     TimeRange,
+    /// [`MAX_MESSAGES_PER_COMMAND`](crate::outbox::MAX_MESSAGES_PER_COMMAND).
+    Messages,
 }
 
 impl fmt::Display for Limit {
@@ -91,6 +93,11 @@ impl fmt::Display for Limit {
             Limit::SortKeys => write!(f, "a query sorts by at most {MAX_SORT_KEYS} keys"),
             Limit::Version => write!(f, "versions are at most {MAX_VERSION}"),
             Limit::TimeRange => write!(f, "instants lie in the years {MIN_YEAR} to {MAX_YEAR}"),
+            Limit::Messages => write!(
+                f,
+                "a command sends at most {} messages",
+                crate::outbox::MAX_MESSAGES_PER_COMMAND
+            ),
         }
     }
 }
@@ -107,7 +114,7 @@ pub struct LimitError {
 }
 
 impl LimitError {
-    fn new(limit: Limit, message: String) -> Self {
+    pub(crate) fn new(limit: Limit, message: String) -> Self {
         LimitError { limit, message }
     }
 }

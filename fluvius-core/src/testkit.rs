@@ -160,7 +160,8 @@ impl<A: Aggregate> Given<'_, A> {
         let mut context = self.test.context.clone();
         context.command_id = Some(crate::ids::new_v7());
         context.root = Some(root.clone());
-        let call = ActionCall::new(index, &context, &root, state.as_ref(), &payload);
+        let outbox = crate::outbox::Outbox::new();
+        let call = ActionCall::new(index, &context, &root, state.as_ref(), &payload, &outbox);
         let outcome = self
             .test
             .aggregate
@@ -192,9 +193,22 @@ impl<A: Aggregate> Given<'_, A> {
                 )));
             }
         }
+        let origin = crate::outbox::MessageOrigin {
+            command: Some(key.to_owned()),
+            command_id: context.command_id,
+            resource: Some(root.resource.clone()),
+            identifier: Some(root.id.clone()),
+            ..crate::outbox::MessageOrigin::default()
+        };
+        let messages = outbox
+            .take(key, &origin, "", "test", chrono::Utc::now())?
+            .into_iter()
+            .map(|m| (m.topic, m.key, m.payload))
+            .collect();
         Ok(Decision {
             state: live,
             events: outcome.events,
+            messages,
         })
     }
 }
@@ -203,6 +217,8 @@ impl<A: Aggregate> Given<'_, A> {
 struct Decision {
     events: Vec<RawEvent>,
     state: Box<dyn AnyState>,
+    /// The messages sent, as (topic, key, payload).
+    messages: Vec<(String, String, Value)>,
 }
 
 /// What the command decided; the `then_*` methods assert on it and panic with a clear message.
@@ -227,6 +243,19 @@ impl Then {
     /// The error, if the command was refused.
     pub fn error(&self) -> Option<&Error> {
         self.outcome.as_ref().err()
+    }
+
+    /// The messages the action sent, as `(topic, key, payload)` (the key of a message sent
+    /// without one is the root's, `resource/test-root`), or the error.
+    pub fn messages(&self) -> Result<Vec<(&str, &str, &Value)>, &Error> {
+        match &self.outcome {
+            Ok(d) => Ok(d
+                .messages
+                .iter()
+                .map(|(topic, key, payload)| (topic.as_str(), key.as_str(), payload))
+                .collect()),
+            Err(err) => Err(err),
+        }
     }
 
     /// Asserts the command emitted exactly these events (event data serialised to JSON). On a

@@ -154,8 +154,15 @@ fn parameters(cx: &Ctxt, agg: &Aggregate, action: &crate::model::Action) {
     let method = &action.method;
     let mut states = 0;
     let mut contexts = 0;
+    let mut outboxes = 0;
     for param in &action.params {
         match param {
+            Param::Outbox { ty } => {
+                outboxes += 1;
+                if outboxes == 2 {
+                    cx.error_spanned_by(ty, format!("action `{method}` takes `&Outbox` twice"));
+                }
+            }
             Param::Context { ty } => {
                 contexts += 1;
                 if contexts == 2 {
@@ -237,7 +244,7 @@ fn borrowed_field(cx: &Ctxt, agg: &Aggregate, ty: &Type, name: Option<&Ident>, w
     cx.error_spanned_by(
         written,
         format!(
-            "`{param}` would be a payload field, and payload fields are owned: write `{owned}`; only the state ({}) and `&Context` are taken by reference",
+            "`{param}` would be a payload field, and payload fields are owned: write `{owned}`; only the state ({}), `&Context` and `&Outbox` are taken by reference",
             states.join(", ")
         ),
     );

@@ -88,6 +88,8 @@ pub(crate) enum Param {
     },
     /// `&Context`: injected.
     Context { ty: Type },
+    /// `&Outbox`: injected; where the action's messages go.
+    Outbox { ty: Type },
     /// A by-value parameter: a payload field.
     Field { name: Ident, ty: Type },
 }
@@ -340,13 +342,15 @@ impl Param {
             if reference.mutability.is_some() {
                 cx.error_spanned_by(
                     &arg.ty,
-                    "actions only read state: take `&State` or `&Context`, not `&mut`",
+                    "actions only read state: take `&State`, `&Context` or `&Outbox`, not `&mut`",
                 );
                 return None;
             }
             let inner = (*reference.elem).clone();
             return Some(if last_segment_is(&inner, "Context") {
                 Param::Context { ty: inner }
+            } else if last_segment_is(&inner, "Outbox") {
+                Param::Outbox { ty: inner }
             } else {
                 Param::State {
                     ty: inner,

@@ -103,6 +103,10 @@ impl Backend for MemBackend {
         Some(self)
     }
 
+    fn outbox(&self) -> Option<&dyn fluvius_core::OutboxStore> {
+        Some(self)
+    }
+
     fn commit_signal(&self) -> Option<&CommitSignal> {
         Some(&self.signal)
     }

@@ -78,10 +78,14 @@ impl Store {
             state,
             idempotency,
             audit,
+            messages,
             ..
         } = write;
         if !audit.is_empty() {
             self.append_audit(audit);
+        }
+        if !messages.is_empty() {
+            self.outbox.append(messages, chrono::Utc::now());
         }
         for record in idempotency {
             match self.idempotency.get_mut(&record.tenant) {

@@ -41,6 +41,7 @@ mod backend;
 mod commit;
 mod event;
 mod find;
+mod outbox;
 mod refresh;
 mod store;
 

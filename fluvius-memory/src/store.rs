@@ -36,6 +36,8 @@ pub(crate) struct Store {
     pub(crate) strings: Interner,
     /// The audit log.
     pub(crate) audit: crate::audit::AuditLog,
+    /// The outbox.
+    pub(crate) outbox: crate::outbox::MemOutbox,
 }
 
 /// One stream: its key (shared by its events), its events in version order (the event at index

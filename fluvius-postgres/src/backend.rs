@@ -311,6 +311,10 @@ impl Backend for PgBackend {
         Some(self)
     }
 
+    fn outbox(&self) -> Option<&dyn fluvius_core::OutboxStore> {
+        Some(self)
+    }
+
     fn read_replica(&self) -> Option<&dyn Backend> {
         self.replica
             .as_deref()

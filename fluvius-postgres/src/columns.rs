@@ -57,6 +57,16 @@ pub(crate) struct Columns {
     a_id: Vec<Uuid>,
     a_recorded_at: Vec<DateTime<Utc>>,
     a_record: Vec<Value>,
+    // One entry per outbox message (inserted like the audit records).
+    m_call: Vec<i32>,
+    m_id: Vec<Uuid>,
+    m_tenant: Vec<String>,
+    m_namespace: Vec<String>,
+    m_topic: Vec<String>,
+    m_key: Vec<String>,
+    m_payload: Vec<Value>,
+    m_origin: Vec<Value>,
+    m_created_at: Vec<DateTime<Utc>>,
 }
 
 impl Columns {
@@ -133,6 +143,22 @@ impl Columns {
                 c.a_recorded_at.push(micros(record.recorded_at));
                 c.a_record.push(record.to_document()?);
             }
+            for message in &write.messages {
+                let origin =
+                    serde_json::to_value(&message.origin).map_err(|err| PgError::Encode {
+                        what: format!("the origin of message {}", message.id),
+                        message: err.to_string(),
+                    })?;
+                c.m_call.push(0);
+                c.m_id.push(message.id);
+                c.m_tenant.push(message.tenant.clone());
+                c.m_namespace.push(message.namespace.clone());
+                c.m_topic.push(message.topic.clone());
+                c.m_key.push(message.key.clone());
+                c.m_payload.push(message.payload.clone());
+                c.m_origin.push(origin);
+                c.m_created_at.push(micros(message.created_at));
+            }
         }
         Ok(c)
     }
@@ -155,9 +181,10 @@ impl Columns {
         self.i_tenant.len()
     }
 
-    /// How many audit records the columns hold.
-    pub(crate) fn audits(&self) -> usize {
-        self.a_id.len()
+    /// Whether the columns hold audit records or outbox messages, which the statement
+    /// inserts after the commit function ran.
+    pub(crate) fn extras(&self) -> bool {
+        !self.a_id.is_empty() || !self.m_id.is_empty()
     }
 
     /// Appends the columns of another batch (call `call` of a group, counted from 1): its writes
@@ -201,12 +228,22 @@ impl Columns {
         self.a_id.append(&mut other.a_id);
         self.a_recorded_at.append(&mut other.a_recorded_at);
         self.a_record.append(&mut other.a_record);
+        self.m_call.extend(other.m_call.iter().map(|_| call));
+        self.m_id.append(&mut other.m_id);
+        self.m_tenant.append(&mut other.m_tenant);
+        self.m_namespace.append(&mut other.m_namespace);
+        self.m_topic.append(&mut other.m_topic);
+        self.m_key.append(&mut other.m_key);
+        self.m_payload.append(&mut other.m_payload);
+        self.m_origin.append(&mut other.m_origin);
+        self.m_created_at.append(&mut other.m_created_at);
         Ok(())
     }
 
     /// Adds the 30 arrays to `args`, in the order of the functions' parameters, then the six
-    /// audit arrays when there are audit records.
+    /// audit arrays and the nine message arrays when there are audit records or messages.
     pub(crate) fn add_to(self, args: &mut PgArguments) -> Result<(), BoxDynError> {
+        let extras = self.extras();
         args.add(self.w_tenant)?;
         args.add(self.w_namespace)?;
         args.add(self.w_resource)?;
@@ -237,13 +274,22 @@ impl Columns {
         args.add(self.i_to)?;
         args.add(self.i_state)?;
         args.add(self.i_recorded_at)?;
-        if !self.a_id.is_empty() {
+        if extras {
             args.add(self.a_call)?;
             args.add(self.a_tenant)?;
             args.add(self.a_namespace)?;
             args.add(self.a_id)?;
             args.add(self.a_recorded_at)?;
             args.add(self.a_record)?;
+            args.add(self.m_call)?;
+            args.add(self.m_id)?;
+            args.add(self.m_tenant)?;
+            args.add(self.m_namespace)?;
+            args.add(self.m_topic)?;
+            args.add(self.m_key)?;
+            args.add(self.m_payload)?;
+            args.add(self.m_origin)?;
+            args.add(self.m_created_at)?;
         }
         Ok(())
     }

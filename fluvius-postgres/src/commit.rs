@@ -38,6 +38,21 @@ macro_rules! audit_insert {
     };
 }
 
+/// The outbox messages of the calls of `c` that committed (`$43`..`$51`), inserted like the
+/// audit records; a message whose id is stored already stays as it is.
+macro_rules! outbox_insert {
+    () => {
+        "o AS (INSERT INTO fluvius.outbox (message_id, tenant, namespace, topic, key, payload, \
+         origin, created_at) \
+         SELECT u.id, u.tenant, u.namespace, u.topic, u.key, u.payload, u.origin, u.created_at \
+         FROM c, unnest($43::integer[], $44::uuid[], $45::text[], $46::text[], $47::text[], \
+         $48::text[], $49::jsonb[], $50::jsonb[], $51::timestamptz[]) \
+         AS u(call, id, tenant, namespace, topic, key, payload, origin, created_at) \
+         WHERE c.failures[u.call] IS NULL \
+         ON CONFLICT (message_id) DO NOTHING) "
+    };
+}
+
 /// The select list over the function's result. The transaction's id (the first component of
 /// its events' log cursors) is read there, with the `_if_assigned` form: asking for it must not
 /// assign one before the function has taken its stream locks.
@@ -76,12 +91,14 @@ pub(crate) const COMMIT_SQL: &str = concat!(
     ")"
 );
 
-/// [`COMMIT_SQL`] for a group that carries audit records.
+/// [`COMMIT_SQL`] for a group that carries audit records or outbox messages.
 pub(crate) const AUDITED_COMMIT_SQL: &str = concat!(
     "WITH c AS MATERIALIZED (SELECT positions, failures FROM fluvius.commit($1, ",
     rest_of_commit_args!(),
     ")), ",
     audit_insert!(),
+    ", ",
+    outbox_insert!(),
     commit_result!(),
     "FROM c"
 );
@@ -98,15 +115,17 @@ const WALLED_COMMIT_SQL: &str = concat!(
     ")"
 );
 
-/// [`AUDITED_COMMIT_SQL`] behind the wall, the scope in `$43`.
+/// [`AUDITED_COMMIT_SQL`] behind the wall, the scope in `$52`.
 const WALLED_AUDITED_COMMIT_SQL: &str = concat!(
     "WITH ",
-    scoped!("43"),
+    scoped!("52"),
     ", c AS MATERIALIZED (SELECT positions, failures FROM s, fluvius.commit(",
     first_arg_after_scope!(),
     rest_of_commit_args!(),
     ")), ",
     audit_insert!(),
+    ", ",
+    outbox_insert!(),
     commit_result!(),
     "FROM c"
 );
@@ -421,7 +440,7 @@ pub(crate) fn receipt(
 /// [`Prepared::lay_out_again`]).
 ///
 /// Answers the statement to send them with: [`AUDITED_COMMIT_SQL`] when they carry audit
-/// records, else [`COMMIT_SQL`]; behind the [wall](crate::wall), their scoped forms, with
+/// records or outbox messages, else [`COMMIT_SQL`]; behind the [wall](crate::wall), their scoped forms, with
 /// `scope` (the setting of `fluvius.tenant`) bound last.
 pub(crate) fn arguments(
     batches: &mut [Prepared],
@@ -439,7 +458,7 @@ pub(crate) fn arguments(
         c_snapshot_every.push(prepared.snapshot_every);
         columns.append(own, call)?;
     }
-    let sql = match (columns.audits() > 0, scope.is_some()) {
+    let sql = match (columns.extras(), scope.is_some()) {
         (true, false) => AUDITED_COMMIT_SQL,
         (false, false) => COMMIT_SQL,
         (true, true) => WALLED_AUDITED_COMMIT_SQL,

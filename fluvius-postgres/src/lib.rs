@@ -182,9 +182,11 @@ mod commit;
 mod error;
 mod find;
 mod group;
+#[macro_use]
 mod log;
 mod migrate;
 mod notify;
+mod outbox;
 mod read;
 mod refresh;
 mod wall;

@@ -64,6 +64,7 @@ mod error;
 mod handler;
 mod lease;
 pub mod metric;
+mod outbox;
 mod park;
 mod projection;
 mod queue;
@@ -80,6 +81,10 @@ pub use decode::decode;
 pub use error::{MAX_NAME_LEN, ReadsideError};
 pub use handler::{EventHandler, Handled, ParkedAdmin, Retry};
 pub use lease::{Fence, LeaseStore, MemLeases};
+pub use outbox::{
+    DEFAULT_DELIVERY_TIMEOUT, DEFAULT_RELAY_LEASE, DEFAULT_RELAY_POLL, Deliver, OutboxAdmin,
+    OutboxRelay, RelayHandle,
+};
 pub use park::{MemParkStore, ParkStore, ParkedEvent, Request, SkippedEvent};
 pub use projection::{MapProjection, MapView};
 pub use queue::{

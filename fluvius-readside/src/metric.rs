@@ -11,15 +11,22 @@
 //! | [`FAILURES`] | counter | subscription | failed reads or batches (each retried) |
 //! | [`PARKED_KEYS`] | gauge | subscription | stream keys an event handler holds parked |
 //! | [`LEASE_CHANGES`] | counter | worker | leases a worker took, lost or gave back |
+//! | [`OUTBOX_PENDING`] | gauge | relay | messages of the relay's topics waiting for delivery or a retry |
+//! | [`OUTBOX_PARKED`] | gauge | relay | parked messages of the relay's topics |
+//! | [`OUTBOX_DELIVERED`] | counter | relay | messages the relay delivered |
+//! | [`OUTBOX_FAILURES`] | counter | relay | failed deliveries (each retried or parked) |
 //!
 //! Lag and horizon age are measured at most every
 //! [`Subscription::measure_lag_every`](crate::Subscription::measure_lag_every) (one second by
-//! default) and are in [`Progress`](crate::Progress) too.
+//! default) and are in [`Progress`](crate::Progress) too; the outbox counts every
+//! [`OutboxRelay::measure_every`](crate::OutboxRelay::measure_every).
 
 /// The label naming the subscription.
 pub const SUBSCRIPTION: &str = "subscription";
 /// The label naming the worker.
 pub const WORKER: &str = "worker";
+/// The label naming the outbox relay.
+pub const RELAY: &str = "relay";
 
 /// Events a subscription could read now and has not.
 pub const LAG_EVENTS: &str = "fluvius_subscription_lag_events";
@@ -35,3 +42,11 @@ pub const FAILURES: &str = "fluvius_subscription_failures_total";
 pub const PARKED_KEYS: &str = "fluvius_handler_parked_keys";
 /// Leases a worker took, lost or gave back.
 pub const LEASE_CHANGES: &str = "fluvius_worker_lease_changes_total";
+/// Messages of a relay's topics waiting for delivery or a retry.
+pub const OUTBOX_PENDING: &str = "fluvius_outbox_pending";
+/// Parked messages of a relay's topics.
+pub const OUTBOX_PARKED: &str = "fluvius_outbox_parked";
+/// Messages a relay delivered.
+pub const OUTBOX_DELIVERED: &str = "fluvius_outbox_delivered_total";
+/// Failed deliveries of a relay.
+pub const OUTBOX_FAILURES: &str = "fluvius_outbox_failures_total";

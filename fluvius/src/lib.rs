@@ -96,6 +96,10 @@ pub use fluvius_core::{
 pub use fluvius_core::{
     AuditExport, AuditLog, AuditOutcome, AuditRecord, AuditReport, ExportFormat, Transport, audit,
 };
+pub use fluvius_core::{
+    MessageOrigin, MessageStatus, Outbox, OutboxEntry, OutboxMessage, OutboxQuery, OutboxStore,
+    outbox,
+};
 pub use fluvius_core::{Upcasted, upcast};
 pub use fluvius_macros::{action, aggregate, retired};
 #[cfg(feature = "memory")]
@@ -151,7 +155,7 @@ pub mod guide;
 pub mod prelude {
     pub use crate::DomainBuilderExt as _;
     pub use crate::{
-        AggRoot, Apply, At, Context, Domain, DomainError, Query, Response, Upcasted, action,
-        aggregate, retired,
+        AggRoot, Apply, At, Context, Domain, DomainError, Outbox, Query, Response, Upcasted,
+        action, aggregate, retired,
     };
 }

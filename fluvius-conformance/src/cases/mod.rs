@@ -19,6 +19,7 @@ pub mod import;
 pub mod isolation;
 pub mod limits;
 pub mod log;
+pub mod outbox;
 pub mod policies;
 pub mod query_filters;
 pub mod query_pages;
@@ -56,6 +57,11 @@ macro_rules! __with_cases {
                 old_events_read_through_upcasters,
                 readers_of_events_see_current_shapes,
                 unreadable_events_are_named,
+            }
+            outbox {
+                messages_commit_with_their_events,
+                claims_hold_each_key_in_order,
+                concurrent_commands_keep_key_order,
             }
             log {
                 log_in_commit_order,

@@ -26,6 +26,7 @@ use crate::command::Command;
 use crate::error::Error;
 use crate::event::{EventEnvelope, EventMetadata};
 use crate::log::LogCursor;
+use crate::outbox::{MessageOrigin, Outbox, OutboxMessage};
 use crate::response::Response;
 
 use super::cache::CachedStream;
@@ -95,6 +96,7 @@ struct Decided<'p> {
     head: CachedStream,
     record: Option<IdempotencyRecord>,
     audit: Option<Box<AuditRecord>>,
+    messages: Vec<OutboxMessage>,
 }
 
 /// What deciding one command produced: how many events it stamped, the head they lead to, its
@@ -105,6 +107,8 @@ pub(crate) struct Decision {
     pub(crate) record: Option<IdempotencyRecord>,
     /// Boxed: most domains record no audit log, and a decision is moved a few times.
     pub(crate) audit: Option<Box<AuditRecord>>,
+    /// The messages its action sent.
+    pub(crate) messages: Vec<OutboxMessage>,
 }
 
 impl DomainInner {
@@ -160,7 +164,7 @@ impl DomainInner {
             let writes = !events.is_empty()
                 || decided
                     .iter()
-                    .any(|d| d.record.is_some() || d.audit.is_some());
+                    .any(|d| d.record.is_some() || d.audit.is_some() || !d.messages.is_empty());
             let committed = if writes {
                 self.commit(
                     key,
@@ -317,6 +321,7 @@ impl DomainInner {
             head: decision.head,
             record: decision.record,
             audit: decision.audit,
+            messages: decision.messages,
         })
     }
 
@@ -352,12 +357,14 @@ impl DomainInner {
         let policies = self.authorize_command(command, head)?;
 
         let handler = &self.aggregates[action.aggregate].handler;
+        let outbox = Outbox::new();
         let call = ActionCall::new(
             action.index,
             &command.context,
             root,
             head.state.as_ref(),
             &command.payload,
+            &outbox,
         );
         let outcome = run_action(handler.as_ref(), call, command, descriptor.method).await?;
 
@@ -374,6 +381,12 @@ impl DomainInner {
             headers: context.headers.clone(),
         };
         let count = outcome.events.len();
+        // Before any event is stamped onto `events`: a refusal must leave them untouched.
+        let messages = if outbox.is_empty() {
+            Vec::new()
+        } else {
+            self.messages_of(command, key, head.version + count as u64, &outbox, now)?
+        };
         let mut metadata = Some(metadata);
         for (i, raw) in outcome.events.into_iter().enumerate() {
             // The last event takes the metadata itself, the others a copy.
@@ -440,7 +453,40 @@ impl DomainInner {
             head: next,
             record,
             audit,
+            messages,
         })
+    }
+
+    /// The messages an action sent, stamped for the outbox; refused when the backend keeps no
+    /// outbox.
+    fn messages_of(
+        &self,
+        command: &Command,
+        key: &StreamKey,
+        version: u64,
+        outbox: &Outbox,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<OutboxMessage>, Error> {
+        if self.backend.outbox().is_none() {
+            return Err(Error::Config(format!(
+                "action `{}` sent {} messages, but the {} backend keeps no outbox",
+                command.key,
+                outbox.len(),
+                self.backend.name()
+            )));
+        }
+        let context = &command.context;
+        let origin = MessageOrigin {
+            command: Some(command.key.clone()),
+            command_id: Some(command.id),
+            event_id: None,
+            correlation_id: Some(context.correlation_id),
+            user: context.user.clone(),
+            resource: Some(key.resource.clone()),
+            identifier: Some(key.id.clone()),
+            version: Some(version),
+        };
+        outbox.take(&command.key, &origin, &key.tenant, &key.namespace, now)
     }
 
     /// Writes the decided commands (whose events, in order, are `events`) in one commit; returns
@@ -460,9 +506,14 @@ impl DomainInner {
             .iter()
             .filter_map(|d| d.audit.as_deref().cloned())
             .collect();
+        let messages = decided
+            .iter()
+            .flat_map(|d| d.messages.iter().cloned())
+            .collect();
         let write = self
             .stream_write(key, entry, start, head, Arc::clone(&events), records)
-            .with_audit(audit);
+            .with_audit(audit)
+            .with_messages(messages);
         let receipt = self
             .traced_commit(CommitBatch::single(write), decided.len())
             .await?;

@@ -24,6 +24,7 @@ use crate::command::Command;
 use crate::error::Error;
 use crate::event::EventEnvelope;
 use crate::log::LogCursor;
+use crate::outbox::OutboxMessage;
 use crate::response::Response;
 
 use super::batch::{backoff, conflict};
@@ -428,6 +429,7 @@ impl DomainInner {
         let mut events: Vec<Vec<EventEnvelope>> = streams.iter().map(|_| Vec::new()).collect();
         let mut records: Vec<Vec<IdempotencyRecord>> = streams.iter().map(|_| Vec::new()).collect();
         let mut audits: Vec<Vec<AuditRecord>> = streams.iter().map(|_| Vec::new()).collect();
+        let mut messages: Vec<Vec<OutboxMessage>> = streams.iter().map(|_| Vec::new()).collect();
         let mut decided = Vec::with_capacity(members.len());
         for (index, member) in members.iter().enumerate() {
             let s = member.stream;
@@ -445,6 +447,7 @@ impl DomainInner {
             heads[s] = decision.head.clone();
             records[s].extend(decision.record);
             audits[s].extend(decision.audit.map(|audit| *audit));
+            messages[s].extend(decision.messages);
             decided.push(Decided {
                 events: decision.events,
                 head: decision.head,
@@ -453,7 +456,8 @@ impl DomainInner {
 
         let writes_anything = events.iter().any(|e| !e.is_empty())
             || records.iter().any(|r| !r.is_empty())
-            || audits.iter().any(|a| !a.is_empty());
+            || audits.iter().any(|a| !a.is_empty())
+            || messages.iter().any(|m| !m.is_empty());
         let mut own: Vec<Vec<EventEnvelope>> = Vec::new();
         let receipt = if writes_anything {
             // Every stream the unit read is in the commit, events or not: its expected version
@@ -473,7 +477,8 @@ impl DomainInner {
                         list,
                         std::mem::take(&mut records[s]),
                     )
-                    .with_audit(std::mem::take(&mut audits[s])),
+                    .with_audit(std::mem::take(&mut audits[s]))
+                    .with_messages(std::mem::take(&mut messages[s])),
                 );
             }
             // A backend that panics must not unwind through the caller holding the streams.

@@ -43,6 +43,7 @@ fn arm(agg: &Aggregate, index: usize, action: &Action) -> TokenStream {
     let args = action.params.iter().map(|param| match param {
         Param::Field { name, .. } => quote!(__payload.#name),
         Param::Context { .. } => quote!(call.context),
+        Param::Outbox { .. } => quote!(call.outbox),
         Param::State { ty, .. } => {
             // The resource's own tokens for the type, so a missing derive is reported once.
             let ty = action

@@ -294,6 +294,10 @@ impl Backend for OwnedDb {
     fn audit(&self) -> Option<&dyn fluvius_core::AuditStore> {
         self.inner.audit()
     }
+
+    fn outbox(&self) -> Option<&dyn fluvius_core::OutboxStore> {
+        self.inner.outbox()
+    }
 }
 
 /// A stream key of the test namespace.
