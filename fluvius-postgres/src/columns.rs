@@ -67,6 +67,9 @@ pub(crate) struct Columns {
     m_payload: Vec<Value>,
     m_origin: Vec<Value>,
     m_created_at: Vec<DateTime<Utc>>,
+    /// The number (from 1, in the group) of the last event of the message's stream write; 0
+    /// when the write has none.
+    m_event: Vec<i32>,
 }
 
 impl Columns {
@@ -143,6 +146,11 @@ impl Columns {
                 c.a_recorded_at.push(micros(record.recorded_at));
                 c.a_record.push(record.to_document()?);
             }
+            let last_event = if write.events.is_empty() {
+                0
+            } else {
+                small("events in one batch", c.e_write.len())?
+            };
             for message in &write.messages {
                 let origin =
                     serde_json::to_value(&message.origin).map_err(|err| PgError::Encode {
@@ -158,6 +166,7 @@ impl Columns {
                 c.m_payload.push(message.payload.clone());
                 c.m_origin.push(origin);
                 c.m_created_at.push(micros(message.created_at));
+                c.m_event.push(last_event);
             }
         }
         Ok(c)
@@ -191,6 +200,7 @@ impl Columns {
     /// follow these, so its events' write numbers move up by the writes already here.
     pub(crate) fn append(&mut self, mut other: Columns, call: i32) -> Result<(), StoreError> {
         let offset = small("stream writes in one group", self.writes())?;
+        let event_offset = small("events in one group", self.e_write.len())?;
         self.w_tenant.append(&mut other.w_tenant);
         self.w_namespace.append(&mut other.w_namespace);
         self.w_resource.append(&mut other.w_resource);
@@ -237,11 +247,17 @@ impl Columns {
         self.m_payload.append(&mut other.m_payload);
         self.m_origin.append(&mut other.m_origin);
         self.m_created_at.append(&mut other.m_created_at);
+        self.m_event.extend(
+            other
+                .m_event
+                .into_iter()
+                .map(|e| if e == 0 { 0 } else { e + event_offset }),
+        );
         Ok(())
     }
 
     /// Adds the 30 arrays to `args`, in the order of the functions' parameters, then the six
-    /// audit arrays and the nine message arrays when there are audit records or messages.
+    /// audit arrays and the ten message arrays when there are audit records or messages.
     pub(crate) fn add_to(self, args: &mut PgArguments) -> Result<(), BoxDynError> {
         let extras = self.extras();
         args.add(self.w_tenant)?;
@@ -290,6 +306,7 @@ impl Columns {
             args.add(self.m_payload)?;
             args.add(self.m_origin)?;
             args.add(self.m_created_at)?;
+            args.add(self.m_event)?;
         }
         Ok(())
     }

@@ -38,17 +38,21 @@ macro_rules! audit_insert {
     };
 }
 
-/// The outbox messages of the calls of `c` that committed (`$43`..`$51`), inserted like the
-/// audit records; a message whose id is stored already stays as it is.
+/// The outbox messages of the calls of `c` that committed (`$43`..`$52`), inserted like the
+/// audit records, in log order: by the position of the last event of the stream write they came
+/// with (`$52`, its number among the group's events; 0 for a write without events, whose
+/// messages go last), then as sent. A message whose id is stored already stays as it is.
 macro_rules! outbox_insert {
     () => {
         "o AS (INSERT INTO fluvius.outbox (message_id, tenant, namespace, topic, key, payload, \
          origin, created_at) \
          SELECT u.id, u.tenant, u.namespace, u.topic, u.key, u.payload, u.origin, u.created_at \
          FROM c, unnest($43::integer[], $44::uuid[], $45::text[], $46::text[], $47::text[], \
-         $48::text[], $49::jsonb[], $50::jsonb[], $51::timestamptz[]) \
-         AS u(call, id, tenant, namespace, topic, key, payload, origin, created_at) \
+         $48::text[], $49::jsonb[], $50::jsonb[], $51::timestamptz[], $52::integer[]) \
+         WITH ORDINALITY AS u(call, id, tenant, namespace, topic, key, payload, origin, \
+         created_at, event, ord) \
          WHERE c.failures[u.call] IS NULL \
+         ORDER BY c.positions[u.event] NULLS LAST, u.ord \
          ON CONFLICT (message_id) DO NOTHING) "
     };
 }
@@ -115,10 +119,10 @@ const WALLED_COMMIT_SQL: &str = concat!(
     ")"
 );
 
-/// [`AUDITED_COMMIT_SQL`] behind the wall, the scope in `$52`.
+/// [`AUDITED_COMMIT_SQL`] behind the wall, the scope in `$53`.
 const WALLED_AUDITED_COMMIT_SQL: &str = concat!(
     "WITH ",
-    scoped!("52"),
+    scoped!("53"),
     ", c AS MATERIALIZED (SELECT positions, failures FROM s, fluvius.commit(",
     first_arg_after_scope!(),
     rest_of_commit_args!(),
