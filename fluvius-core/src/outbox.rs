@@ -6,7 +6,8 @@
 //! relay (`fluvius-readside`'s `OutboxRelay`) claims them through [`OutboxStore`] and delivers
 //! each at least once, in order per topic and key: a message waits until every earlier message of
 //! its topic and key was delivered or skipped, so a failing message holds up its own key and no
-//! other. A message that keeps failing is parked with its error and attempts until an operator
+//! other. Keys are those of one tenant and namespace: two tenants' messages never share a key,
+//! whatever their keys say. A message that keeps failing is parked with its error and attempts until an operator
 //! retries or skips it ([`OutboxStore::resolve_message`]); a skip is recorded.
 //!
 //! Event handlers send messages too, with [`OutboxStore::send_messages`]: a message's id is
@@ -148,7 +149,7 @@ impl Outbox {
                 message,
             })?;
             out.push(OutboxMessage {
-                id: derived_id(command_id, "command", n),
+                id: derived_id(command_id, tenant, namespace, "command", n),
                 tenant: tenant.to_owned(),
                 namespace: namespace.to_owned(),
                 topic: message.topic,
@@ -162,9 +163,15 @@ impl Outbox {
     }
 }
 
-/// `n`-th message id of a cause: a name-based id, the same each time it is derived.
-fn derived_id(cause: Uuid, kind: &str, n: usize) -> Uuid {
-    let name = format!("fluvius-message:{kind}:{n}");
+/// The `n`-th message id of a cause (a command or an event) in a tenant's namespace: a
+/// name-based id, the same each time it is derived, and never that of another tenant's or
+/// namespace's message (command ids are unique per tenant only).
+fn derived_id(cause: Uuid, tenant: &str, namespace: &str, kind: &str, n: usize) -> Uuid {
+    let name = format!(
+        "fluvius-message:{}:{tenant}:{}:{namespace}:{kind}:{n}",
+        tenant.len(),
+        namespace.len()
+    );
     Uuid::new_v5(&cause, name.as_bytes())
 }
 
@@ -216,7 +223,9 @@ impl MessageOrigin {
 /// A message to store in the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxMessage {
-    /// Its id: storing a message whose id is stored already stores nothing.
+    /// Its id: storing a message whose id is stored already stores nothing. Ids the domain and
+    /// [`OutboxMessage::caused_by_event`] derive include the tenant and namespace; a caller that
+    /// chooses its own keeps them unique across tenants.
     pub id: Uuid,
     /// The tenant it belongs to (empty in a single-tenant domain).
     pub tenant: String,
@@ -246,7 +255,13 @@ impl OutboxMessage {
         payload: Value,
     ) -> OutboxMessage {
         OutboxMessage {
-            id: derived_id(event.event_id, &format!("handler:{handler}"), n),
+            id: derived_id(
+                event.event_id,
+                &event.tenant,
+                &event.namespace,
+                &format!("handler:{handler}"),
+                n,
+            ),
             tenant: event.tenant.clone(),
             namespace: event.namespace.clone(),
             topic: topic.into(),
@@ -376,6 +391,8 @@ pub struct MessageClaim {
     pub owner: String,
     /// The topics it delivers; `None` for all.
     pub topics: Option<Vec<String>>,
+    /// The one tenant whose messages it delivers; `None` for all tenants.
+    pub tenant: Option<String>,
     /// At most this many messages (at most [`MAX_OUTBOX_PAGE`]), one per topic and key.
     pub limit: usize,
     /// How long the claims last.
@@ -388,9 +405,16 @@ impl MessageClaim {
         MessageClaim {
             owner: owner.into(),
             topics: None,
+            tenant: None,
             limit,
             lease,
         }
+    }
+
+    /// Only messages of this tenant.
+    pub fn tenant(mut self, tenant: impl Into<String>) -> MessageClaim {
+        self.tenant = Some(tenant.into());
+        self
     }
 
     /// Only messages of these topics.
@@ -423,11 +447,12 @@ impl MessageClaim {
         Ok(())
     }
 
-    /// Whether it covers `topic`.
-    pub fn covers(&self, topic: &str) -> bool {
+    /// Whether it covers `message` (its topic and tenant).
+    pub fn covers(&self, message: &OutboxMessage) -> bool {
         self.topics
             .as_ref()
-            .is_none_or(|topics| topics.iter().any(|t| t == topic))
+            .is_none_or(|topics| topics.contains(&message.topic))
+            && self.tenant.as_ref().is_none_or(|t| *t == message.tenant)
     }
 }
 
@@ -554,8 +579,8 @@ pub trait OutboxStore: Send + Sync {
     -> BoxFuture<'_, Result<u64, StoreError>>;
 
     /// Claims due messages for a relay: pending, due, unclaimed (or their claim ended), and the
-    /// first open message of their topic and key, at most one per topic and key, in outbox
-    /// order. A message is claimed only once every message of an earlier transaction is
+    /// first open message of their tenant, namespace, topic and key, at most one per key, in
+    /// outbox order. A message is claimed only once every message of an earlier transaction is
     /// visible, so the order within a key never changes after the fact. Each claim counts an
     /// attempt.
     fn claim_messages<'a>(

@@ -45,18 +45,24 @@ impl MemOutbox {
         let until = now
             .checked_add_signed(chrono::Duration::from_std(claim.lease).unwrap_or_default())
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        let mut seen: HashSet<(&str, &str, &str, &str)> = HashSet::new();
         let mut picked = Vec::new();
         for seq in &self.open {
             let Some(entry) = self.entries.get(seq) else {
                 continue;
             };
             let message = &entry.message;
-            if !claim.covers(&message.topic) {
+            if !claim.covers(message) {
                 continue;
             }
-            // Only the first open message of a topic and key may go.
-            if !seen.insert((&message.topic, &message.key)) {
+            // Only the first open message of a key (of one tenant, namespace and topic) may go.
+            let key = (
+                message.tenant.as_str(),
+                message.namespace.as_str(),
+                message.topic.as_str(),
+                message.key.as_str(),
+            );
+            if !seen.insert(key) {
                 continue;
             }
             let free = entry.claimed_until.is_none_or(|end| end <= now);

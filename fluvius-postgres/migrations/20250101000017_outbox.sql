@@ -26,8 +26,9 @@ CREATE TABLE fluvius.outbox (
     resolution    text
 );
 
--- The open messages of each topic and key in delivery order: the heads a relay may claim.
-CREATE INDEX outbox_open ON fluvius.outbox (topic, key, xid, seq)
+-- The open messages of each key (of one tenant, namespace and topic) in delivery order: the
+-- heads a relay may claim.
+CREATE INDEX outbox_open ON fluvius.outbox (tenant, namespace, topic, key, xid, seq)
     WHERE status IN ('pending', 'parked');
 -- Listings in outbox order, and purges of settled messages.
 CREATE UNIQUE INDEX outbox_seq ON fluvius.outbox (seq);

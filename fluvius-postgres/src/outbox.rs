@@ -6,8 +6,10 @@
 //! messages is final before any of them is claimed: `(xid, seq)`, the log's own order. Claims are
 //! row locks taken with `SKIP LOCKED` and held as a lease (`claimed_by`, `claimed_until`) between
 //! statements, so relays in many processes share the outbox without waiting for one another, and
-//! a settlement counts only while its relay still holds the claim. Relays and operators work
-//! across tenants by design: behind the wall their statements are scoped to all tenants.
+//! a settlement counts only while its relay still holds the claim. A key is one tenant's and
+//! namespace's. Relays and operators work across tenants by design (behind the wall their
+//! statements are scoped to all tenants), unless a relay serves one tenant: its claims are
+//! scoped to that tenant.
 
 use std::time::Duration;
 
@@ -70,17 +72,18 @@ macro_rules! entry_columns {
 }
 
 /// Claims due heads: `$1` owner, `$2` topics (NULL: all), `$3` limit, `$4` lease in
-/// milliseconds.
+/// milliseconds, `$5` tenant (NULL: all). A key is one tenant's and namespace's.
 const CLAIM_SQL: &str = concat!(
     horizon_ctes!(),
     ",
 heads AS MATERIALIZED (
-    SELECT DISTINCT ON (o.topic, o.key) o.message_id
+    SELECT DISTINCT ON (o.tenant, o.namespace, o.topic, o.key) o.message_id
       FROM fluvius.outbox o, horizon
      WHERE o.status IN ('pending', 'parked')
        AND o.xid < horizon.h
        AND ($2::text[] IS NULL OR o.topic = ANY ($2))
-     ORDER BY o.topic, o.key, o.xid, o.seq
+       AND ($5::text IS NULL OR o.tenant = $5)
+     ORDER BY o.tenant, o.namespace, o.topic, o.key, o.xid, o.seq
 ),
 picked AS (
     SELECT o.message_id
@@ -259,12 +262,14 @@ impl PgBackend {
         const DOING: &str = "claiming outbox messages";
         let lease = i64::try_from(claim.lease.min(LONGEST_LEASE).as_millis()).unwrap_or(i64::MAX);
         let limit = i64::try_from(claim.limit.min(MAX_OUTBOX_PAGE)).unwrap_or(1);
-        let mut conn = self.conn(Scope::All, DOING).await?;
+        let scope = claim.tenant.as_deref().map_or(Scope::All, Scope::Tenant);
+        let mut conn = self.conn(scope, DOING).await?;
         let rows = sqlx::query(CLAIM_SQL)
             .bind(&claim.owner)
             .bind(claim.topics.as_deref())
             .bind(limit)
             .bind(lease.max(1))
+            .bind(claim.tenant.as_deref())
             .fetch_all(&mut *conn)
             .await
             .map_err(PgError::query(DOING))?;

@@ -1,6 +1,6 @@
 //! The outbox relay: delivers the messages actions and handlers sent (see
-//! [`fluvius_core::outbox`]) at least once, in order per topic and key, with the parking rules
-//! of event handlers.
+//! [`fluvius_core::outbox`]) at least once, in order per topic and key (of one tenant and
+//! namespace), with the parking rules of event handlers.
 //!
 //! A relay claims the first due message of each topic and key from the backend's
 //! [`OutboxStore`] for a lease, hands each to its [`Deliver`], and reports the outcome while it
@@ -75,6 +75,7 @@ pub struct OutboxRelay {
     deliver: Arc<dyn Deliver>,
     owner: String,
     topics: Option<Vec<String>>,
+    tenant: Option<String>,
     batch: usize,
     poll: Duration,
     lease: Duration,
@@ -103,6 +104,7 @@ impl OutboxRelay {
             deliver,
             owner: format!("relay-{}", Uuid::new_v4()),
             topics: None,
+            tenant: None,
             batch: 32,
             poll: DEFAULT_RELAY_POLL,
             lease: DEFAULT_RELAY_LEASE,
@@ -126,6 +128,13 @@ impl OutboxRelay {
         S: Into<String>,
     {
         self.topics = Some(topics.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Delivers only the messages of `tenant` (default: every tenant's), as a tenant's own
+    /// webhook relay would; behind PostgreSQL's row-level security its claims are scoped to it.
+    pub fn tenant(mut self, tenant: impl Into<String>) -> OutboxRelay {
+        self.tenant = Some(tenant.into());
         self
     }
 
@@ -226,11 +235,14 @@ impl OutboxRelay {
     }
 
     fn claim(&self) -> MessageClaim {
-        let claim = MessageClaim::new(self.owner.clone(), self.batch, self.lease);
-        match &self.topics {
-            Some(topics) => claim.topics(topics.clone()),
-            None => claim,
+        let mut claim = MessageClaim::new(self.owner.clone(), self.batch, self.lease);
+        if let Some(topics) = &self.topics {
+            claim = claim.topics(topics.clone());
         }
+        if let Some(tenant) = &self.tenant {
+            claim = claim.tenant(tenant.clone());
+        }
+        claim
     }
 
     /// Claims and delivers one batch of due messages; returns how many it delivered or
