@@ -19,6 +19,22 @@ use serde::{Deserialize, Serialize};
 /// The smallest balance an account may be opened with.
 pub const MINIMUM_OPENING_BALANCE: i64 = 100;
 
+/// A withdrawal of at least this much sends a [`LargeWithdrawal`] alert to [`ALERTS`].
+pub const LARGE_WITHDRAWAL: i64 = 10_000;
+
+/// The outbox topic of the bank's alerts, keyed by account.
+pub const ALERTS: &str = "alerts";
+
+/// The message a large withdrawal sends through the outbox: it is stored in the withdrawal's
+/// own transaction, so an alert exists exactly when the withdrawal does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LargeWithdrawal {
+    /// How much.
+    pub amount: i64,
+    /// The balance left.
+    pub balance: i64,
+}
+
 /// An account's current state, derived from its events.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Account {
@@ -201,11 +217,13 @@ impl Banking {
         Ok(DepositMade { amount })
     }
 
-    /// Withdraws money. Rule: no overdraft ("insufficient funds").
+    /// Withdraws money. Rule: no overdraft ("insufficient funds"). A withdrawal of at least
+    /// [`LARGE_WITHDRAWAL`] sends an alert to the [`ALERTS`] topic of the outbox.
     #[action(evt_key = "withdrawal-made", resources = ["account"])]
     async fn withdraw(
         &self,
         account: &Account,
+        outbox: &Outbox,
         amount: i64,
     ) -> Result<WithdrawalMade, DomainError> {
         positive(amount)?;
@@ -215,6 +233,10 @@ impl Banking {
                 account.balance
             ))
             .with_code("insufficient-funds"));
+        }
+        if amount >= LARGE_WITHDRAWAL {
+            let balance = account.balance - amount;
+            outbox.send(ALERTS, &LargeWithdrawal { amount, balance });
         }
         Ok(WithdrawalMade { amount })
     }

@@ -1,12 +1,16 @@
 //! The bank example: a scripted scenario on the in-memory backend that prints commands, events,
-//! state, a rejected command with its error, a query, the audit trail, a time-travel read and a
-//! transfer between two accounts done as one unit.
+//! state, a rejected command with its error, an alert sent through the outbox and delivered by a
+//! relay, a query, the audit trail, a time-travel read and a transfer between two accounts done
+//! as one unit.
 //!
 //! Run it with `cargo run -p example-bank` (in memory), or on PostgreSQL with
 //! `cargo run -p example-bank -- --postgres [URL]` (default: `DATABASE_URL`, else the local
 //! server). On PostgreSQL the scenario writes to the database it is given: use a scratch one.
 
-use example_bank::{Account, Banking, Deposit, OpenAccount, RegisterCustomer, Withdraw};
+use example_bank::readside::AlertDesk;
+use example_bank::{
+    ALERTS, Account, Banking, Deposit, LARGE_WITHDRAWAL, OpenAccount, RegisterCustomer, Withdraw,
+};
 use fluvius::prelude::*;
 use fluvius::{Error, Response};
 use serde_json::json;
@@ -63,6 +67,31 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Runs an outbox relay until the alerts waiting are delivered, then stops it.
+async fn deliver_alerts(domain: &Domain) -> Result<(), Error> {
+    use fluvius::readside::{OutboxAdmin, OutboxRelay};
+    let backend = domain.backend().clone();
+    let admin = OutboxAdmin::new(backend.clone()).map_err(|e| Error::Config(e.to_string()))?;
+    let relay = OutboxRelay::new(backend, std::sync::Arc::new(AlertDesk::printing()))
+        .topics([ALERTS])
+        .poll_every(std::time::Duration::from_millis(10))
+        .spawn()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let start = std::time::Instant::now();
+    while admin
+        .counts()
+        .await
+        .map_err(|e| Error::Config(e.to_string()))?
+        .pending
+        > 0
+        && start.elapsed() < std::time::Duration::from_secs(10)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    relay.stop().await;
+    Ok(())
 }
 
 async fn scenario(builder: fluvius::DomainBuilder) -> Result<(), Error> {
@@ -173,6 +202,28 @@ async fn scenario(builder: fluvius::DomainBuilder) -> Result<(), Error> {
                 .await?;
         }
     }
+
+    // A large withdrawal sends an alert through the outbox, in its own transaction; a relay
+    // delivers it (here to a desk that prints it).
+    println!("> withdraw {LARGE_WITHDRAWAL} from a rich account (sends an alert)");
+    let rich = domain
+        .execute(
+            OpenAccount {
+                customer_id: customer_id.clone(),
+                initial_balance: 25_000,
+            },
+            AggRoot::generate("account"),
+        )
+        .await?;
+    domain
+        .execute(
+            Withdraw {
+                amount: LARGE_WITHDRAWAL,
+            },
+            ("account", &rich.root.id),
+        )
+        .await?;
+    deliver_alerts(&domain).await?;
 
     let statemgr = domain.statemgr();
     let now: Account = statemgr.fetch("account", &id).await?;

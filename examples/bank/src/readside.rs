@@ -1,13 +1,15 @@
 //! The bank's read side: the balance of every customer across their accounts (a projection),
-//! and a notification for each withdrawal (an event handler, where a real bank would send mail).
+//! a notification for each withdrawal (an event handler, where a real bank would send mail),
+//! and the desk that receives the alerts large withdrawals send through the outbox (what an
+//! outbox relay delivers to).
 
 use std::sync::{Arc, Mutex};
 
-use fluvius::EventEnvelope;
 use fluvius::backend::BoxFuture;
-use fluvius::readside::{EventHandler, MapProjection, ReadsideError};
+use fluvius::readside::{Deliver, EventHandler, MapProjection, ReadsideError};
+use fluvius::{EventEnvelope, OutboxEntry};
 
-use crate::{AccountOpened, BalanceCorrected, DepositMade, WithdrawalMade};
+use crate::{AccountOpened, BalanceCorrected, DepositMade, LargeWithdrawal, WithdrawalMade};
 
 /// One account as the projection keeps it: its owner and its balance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -98,6 +100,58 @@ impl EventHandler for WithdrawalNotifier {
                     sent.push((event.identifier.clone(), data.amount));
                 }
             }
+            Ok(())
+        })
+    }
+}
+
+/// Receives the [`LargeWithdrawal`] alerts of the outbox's [`ALERTS`](crate::ALERTS) topic, as
+/// a fraud desk would: here it keeps them, and prints them when asked to. An outbox relay
+/// delivers at least once, so the desk keeps each message id once.
+#[derive(Debug, Clone, Default)]
+pub struct AlertDesk {
+    received: Arc<Mutex<Vec<(uuid::Uuid, String, LargeWithdrawal)>>>,
+    print: bool,
+}
+
+impl AlertDesk {
+    /// A desk that prints each alert as it arrives.
+    pub fn printing() -> AlertDesk {
+        AlertDesk {
+            print: true,
+            ..AlertDesk::default()
+        }
+    }
+
+    /// The alerts received: (account, alert).
+    pub fn received(&self) -> Vec<(String, LargeWithdrawal)> {
+        self.received
+            .lock()
+            .map(|got| got.iter().map(|(_, a, w)| (a.clone(), w.clone())).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Deliver for AlertDesk {
+    fn deliver<'a>(&'a self, entry: &'a OutboxEntry) -> BoxFuture<'a, Result<(), ReadsideError>> {
+        Box::pin(async move {
+            let alert: LargeWithdrawal = serde_json::from_value(entry.message.payload.clone())
+                .map_err(|err| ReadsideError::handler(format!("not an alert: {err}")))?;
+            let account = entry.message.origin.identifier.clone().unwrap_or_default();
+            let mut got = self
+                .received
+                .lock()
+                .map_err(|_| ReadsideError::handler("the desk's list is poisoned"))?;
+            if got.iter().any(|(id, _, _)| *id == entry.message.id) {
+                return Ok(());
+            }
+            if self.print {
+                println!(
+                    "    alert: {} withdrawn from {account}, {} left (message {})",
+                    alert.amount, alert.balance, entry.message.id
+                );
+            }
+            got.push((entry.message.id, account, alert));
             Ok(())
         })
     }

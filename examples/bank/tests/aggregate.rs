@@ -174,3 +174,32 @@ async fn corrections_are_compensating_events() {
             corrections: 1,
         });
 }
+
+#[tokio::test]
+async fn a_large_withdrawal_sends_an_alert_and_a_small_one_does_not() {
+    let test = AggregateTest::new(Banking);
+    let large = test
+        .given("account", [opened(20_000)])
+        .when_typed(Withdraw {
+            amount: example_bank::LARGE_WITHDRAWAL,
+        })
+        .await;
+    assert_eq!(
+        large.messages().unwrap(),
+        vec![(
+            example_bank::ALERTS,
+            "account/test-root",
+            &json!({"amount": 10_000, "balance": 10_000})
+        )]
+    );
+    let small = test
+        .given("account", [opened(20_000)])
+        .when_typed(Withdraw { amount: 9_999 })
+        .await;
+    assert!(small.messages().unwrap().is_empty());
+    let refused = test
+        .given("account", [opened(100)])
+        .when_typed(Withdraw { amount: 20_000 })
+        .await;
+    assert!(refused.messages().is_err(), "a refusal sends nothing");
+}

@@ -78,3 +78,72 @@ async fn the_projection_and_the_notifier_follow_the_commands() {
     projected.stop().await;
     notified.stop().await;
 }
+
+#[tokio::test]
+async fn large_withdrawals_send_one_alert_each_through_the_outbox() {
+    use example_bank::readside::AlertDesk;
+    use example_bank::{ALERTS, LARGE_WITHDRAWAL, LargeWithdrawal};
+    use fluvius::readside::{OutboxAdmin, OutboxRelay};
+
+    let domain = Domain::builder("banking")
+        .aggregate(Banking)
+        .build()
+        .unwrap();
+    let open = |balance| {
+        domain.execute(
+            OpenAccount {
+                customer_id: "c-1".into(),
+                initial_balance: balance,
+            },
+            AggRoot::generate("account"),
+        )
+    };
+    let rich = open(30_000).await.unwrap().root.id;
+    let poor = open(200).await.unwrap().root.id;
+    let withdraw = |id: String, amount| domain.execute(Withdraw { amount }, ("account", id));
+    withdraw(rich.clone(), LARGE_WITHDRAWAL).await.unwrap();
+    withdraw(rich.clone(), 5).await.unwrap();
+    assert!(
+        withdraw(poor.clone(), LARGE_WITHDRAWAL).await.is_err(),
+        "an overdraft is refused, and sends nothing"
+    );
+    withdraw(rich.clone(), LARGE_WITHDRAWAL + 1).await.unwrap();
+
+    let desk = AlertDesk::default();
+    let relay = OutboxRelay::new(domain.backend().clone(), Arc::new(desk.clone()))
+        .topics([ALERTS])
+        .poll_every(Duration::from_millis(5))
+        .spawn()
+        .unwrap();
+    let admin = OutboxAdmin::new(domain.backend().clone()).unwrap();
+    let start = std::time::Instant::now();
+    while desk.received().len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the alerts arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    relay.stop().await;
+    assert_eq!(
+        desk.received(),
+        vec![
+            (
+                rich.clone(),
+                LargeWithdrawal {
+                    amount: LARGE_WITHDRAWAL,
+                    balance: 20_000
+                }
+            ),
+            (
+                rich,
+                LargeWithdrawal {
+                    amount: LARGE_WITHDRAWAL + 1,
+                    balance: 9_994
+                }
+            ),
+        ],
+        "one alert per large withdrawal, in order"
+    );
+    assert_eq!(admin.counts().await.unwrap().pending, 0);
+}

@@ -1,5 +1,6 @@
 //! The scripted scenario of `cargo run -p example-bank` runs to the end and shows what it
-//! promises: events, a rejected command with its error, a query, the audit trail, time travel.
+//! promises: events, a rejected command with its error, an outbox alert, a query, the audit
+//! trail, time travel.
 
 mod support;
 
@@ -25,7 +26,8 @@ fn the_bank_scenario_runs_and_reports_each_step() {
         "error: rule broken: the minimum balance is 100, got 20",
         "error: invalid payload for `deposit`: unknown field `amont`, expected `amount`",
         "balance-corrected",
-        "accounts with balance >= 100, richest first (2 of 2)",
+        "accounts with balance >= 100, richest first (3 of 3)",
+        "alert: 10000 withdrawn from",
         "time travel: account",
         "at version 2: balance 200",
         "before the correction (version 3): balance 80",
@@ -61,7 +63,8 @@ async fn the_bank_scenario_runs_on_postgres() {
     for expected in [
         "on the postgres backend",
         "error: rule broken: insufficient funds: the balance is 80, the withdrawal 1000",
-        "accounts with balance >= 100, richest first (2 of 2)",
+        "accounts with balance >= 100, richest first (3 of 3)",
+        "alert: 10000 withdrawn from",
         "before the correction (version 3): balance 80",
         "transfer 90 to savings (one unit)",
         "nothing was written: rule broken: insufficient funds: the balance is 0, the withdrawal 1",

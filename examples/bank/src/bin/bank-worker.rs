@@ -1,6 +1,7 @@
 //! The bank's worker process: runs the `bank-balances` projection (see `example_bank::worker`)
-//! whenever it holds the projection's lease, and the `banking` commands queued in
-//! `fluvius.command_queue`, beside any number of other `bank-worker` processes on the same
+//! whenever it holds the projection's lease, the `banking` commands queued in
+//! `fluvius.command_queue`, and a relay delivering the outbox's large-withdrawal alerts (to a
+//! desk that prints them), beside any number of other `bank-worker` processes on the same
 //! database, until it is stopped.
 //!
 //! `cargo run -p example-bank --bin bank-worker -- [--postgres URL] [--id NAME] [--lease-ms N]`
@@ -14,10 +15,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use example_bank::{Banking, worker};
+use example_bank::readside::AlertDesk;
+use example_bank::{ALERTS, Banking, worker};
 use fluvius::prelude::*;
 use fluvius::readside::postgres::{PgCommandQueue, PgLeases};
-use fluvius::readside::{QueueRunner, Worker};
+use fluvius::readside::{OutboxRelay, QueueRunner, Worker};
 
 struct Args {
     url: String,
@@ -84,6 +86,14 @@ async fn run(args: Args) -> Result<(), String> {
         )
         .spawn()
         .map_err(|e| e.to_string())?;
+    // The lease of a claimed alert is the worker's; a delivery may take up to half of it.
+    let alerts = OutboxRelay::new(domain.backend().clone(), Arc::new(AlertDesk::printing()))
+        .owner(&args.id)
+        .topics([ALERTS])
+        .lease(args.lease)
+        .delivery_timeout(args.lease / 2)
+        .spawn()
+        .map_err(|e| e.to_string())?;
     let commands = QueueRunner::new(domain, Arc::new(PgCommandQueue::new(pool)))
         .owner(&args.id)
         .lease(args.lease)
@@ -97,6 +107,7 @@ async fn run(args: Args) -> Result<(), String> {
         _ = term.recv() => {}
     }
     commands.stop().await;
+    alerts.stop().await;
     handle.shutdown().await;
     println!("bank-worker {} stopped", args.id);
     Ok(())
