@@ -271,3 +271,68 @@ async fn the_horizon_age_shows_a_transaction_holding_delivery_back() {
     .await;
     handle.stop().await;
 }
+
+/// Delivers every message except those keyed `stuck`.
+struct RefusesStuck;
+
+impl fluvius_readside::Deliver for RefusesStuck {
+    fn deliver<'a>(
+        &'a self,
+        message: &'a fluvius_core::OutboxEntry,
+    ) -> BoxFuture<'a, Result<(), ReadsideError>> {
+        let stuck = message.message.key == "stuck";
+        Box::pin(async move {
+            if stuck {
+                Err(ReadsideError::handler("refused"))
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_outbox_reports_pending_parked_delivered_and_failed_messages() {
+    recorder();
+    let backend: Arc<dyn fluvius_core::Backend> = Arc::new(MemBackend::new());
+    let message = |key: &str| fluvius_core::OutboxMessage {
+        id: uuid::Uuid::new_v4(),
+        tenant: String::new(),
+        namespace: "bank".into(),
+        topic: "mail".into(),
+        key: key.into(),
+        payload: serde_json::json!({}),
+        origin: fluvius_core::MessageOrigin::default(),
+        created_at: chrono::Utc::now(),
+    };
+    let outbox = backend.outbox().unwrap();
+    outbox
+        .send_messages(vec![
+            message("a"),
+            message("b"),
+            message("stuck"),
+            message("stuck"),
+        ])
+        .await
+        .unwrap();
+    let relay = fluvius_readside::OutboxRelay::new(backend.clone(), Arc::new(RefusesStuck))
+        .owner("metered-relay")
+        .poll_every(Duration::from_millis(5))
+        .measure_every(Duration::from_millis(10))
+        .retry(Retry::new(
+            2,
+            Duration::from_millis(1),
+            Duration::from_millis(1),
+        ))
+        .spawn()
+        .unwrap();
+    let label = "metered-relay";
+    eventually("the relay reported its outbox", || {
+        value(metric::OUTBOX_DELIVERED, metric::RELAY, label) == Some(2.0)
+            && value(metric::OUTBOX_FAILURES, metric::RELAY, label) == Some(2.0)
+            && value(metric::OUTBOX_PARKED, metric::RELAY, label) == Some(1.0)
+            && value(metric::OUTBOX_PENDING, metric::RELAY, label) == Some(1.0)
+    })
+    .await;
+    relay.stop().await;
+}
