@@ -185,6 +185,7 @@ pub async fn run(args: &Args, kind: Readside) -> Result<Report, String> {
         transport: None,
         audit: false,
         tenant_wall: false,
+        notify: false,
         system: "fluvius",
         backend: backend_name,
         workload: match kind {
@@ -244,6 +245,7 @@ async fn plain_projection(args: &Args, pg: &PgBackend, last: LogCursor) -> Resul
         transport: None,
         audit: false,
         tenant_wall: false,
+        notify: false,
         system: "plain",
         backend: "postgres",
         workload: "catchup-projection",
@@ -549,6 +551,7 @@ pub async fn latency(args: &Args) -> Result<Report, String> {
         transport: None,
         audit: false,
         tenant_wall: false,
+        notify: false,
         system: "fluvius",
         backend: backend_name,
         workload: "commit-to-handler",

@@ -69,3 +69,17 @@ pub async fn walled_pool(owner: &PgPool, connections: u32) -> Result<PgPool, Str
         .await
         .map_err(|e| format!("cannot connect to the benchmark database as {WALLED_ROLE}: {e}"))
 }
+
+/// A second pool of `connections` to the benchmark database (already made by [`fresh_pool`]),
+/// as its owner: for a backend playing another process.
+pub async fn second_pool(connections: u32) -> Result<PgPool, String> {
+    let url = server_url();
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|e| format!("DATABASE_URL `{url}` is not a PostgreSQL URL: {e}"))?;
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .connect_with(options.database(DATABASE))
+        .await
+        .map_err(|e| format!("cannot connect to the benchmark database: {e}"))
+}

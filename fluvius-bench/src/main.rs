@@ -79,6 +79,12 @@ pub struct Args {
     /// `DATABASE_URL` user first), so every transaction is scoped to its tenant.
     #[arg(long)]
     pub tenant_wall: bool,
+    /// PostgreSQL only, `--system fluvius`, workloads `bank` and `hot`: wake-ups across
+    /// processes on: the backend announces its commits with `NOTIFY` (`notify_commits`), and a
+    /// second backend on a pool of its own listens for them (`listen_commits`), as a worker in
+    /// another process would.
+    #[arg(long)]
+    pub notify: bool,
 }
 
 /// The read-side catch-up workloads.
@@ -158,6 +164,15 @@ fn main() -> ExitCode {
             || args.readside.is_some())
     {
         eprintln!("fluvius-bench: --tenant-wall applies to the fluvius system on PostgreSQL");
+        return ExitCode::from(2);
+    }
+    if args.notify
+        && (args.system == System::Plain
+            || args.backend != BackendKind::Postgres
+            || args.replay.is_some()
+            || args.readside.is_some())
+    {
+        eprintln!("fluvius-bench: --notify applies to the fluvius system on PostgreSQL");
         return ExitCode::from(2);
     }
     if args.concurrency == 0 {

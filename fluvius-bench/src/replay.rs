@@ -166,6 +166,7 @@ pub async fn run(args: &Args, shape: ReplayShape) -> Result<Report, String> {
         transport: None,
         audit: false,
         tenant_wall: false,
+        notify: false,
         failures,
     })
 }

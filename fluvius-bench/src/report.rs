@@ -26,6 +26,9 @@ pub struct Report {
     /// Whether the backend ran behind row-level security (`--tenant-wall`); absent when not.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tenant_wall: bool,
+    /// Whether commits were announced by `NOTIFY` to a listener (`--notify`); absent when not.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub notify: bool,
     #[serde(skip)]
     pub failures: Vec<String>,
 }

@@ -22,6 +22,8 @@ pub async fn run(args: &Args) -> Result<Report, String> {
     let connections = u32::try_from(args.concurrency)
         .unwrap_or(u32::MAX)
         .clamp(1, 64);
+    // With `--notify`, the listening backend, held until the run ends.
+    let mut listening = None;
     let (backend_name, driver) = match (args.backend, args.system) {
         (BackendKind::Memory, system) => {
             let backend: Arc<dyn Backend> = Arc::new(MemBackend::new());
@@ -48,6 +50,15 @@ pub async fn run(args: &Args) -> Result<Report, String> {
                 {
                     return Err("the benchmark's role is not subject to row-level security".into());
                 }
+            }
+            if args.notify {
+                let listener_pool = crate::database::second_pool(2).await?;
+                let listener = PgBackend::from_migrated_pool(listener_pool)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                // Kept for the run: dropping it stops the listening task.
+                listening = Some((listener.listen_commits(), listener));
+                backend = backend.notify_commits(true);
             }
             (
                 "postgres",
@@ -100,6 +111,8 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         }
     }
     let commands = latencies.len() as u64;
+    // The listener ran through the whole workload; it stops here.
+    drop(listening);
     Ok(Report {
         system: match args.system {
             System::Fluvius => "fluvius",
@@ -120,6 +133,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         transport: (args.transport == Transport::Http).then_some("http"),
         audit: args.audit,
         tenant_wall: args.tenant_wall,
+        notify: args.notify,
         failures,
     })
 }

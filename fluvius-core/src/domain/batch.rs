@@ -381,35 +381,11 @@ impl DomainInner {
             headers: context.headers.clone(),
         };
         let count = outcome.events.len();
-        // Before any event is stamped onto `events`: a refusal must leave them untouched.
         let messages = if outbox.is_empty() {
             Vec::new()
         } else {
             self.messages_of(command, key, head.version + count as u64, &outbox, now)?
         };
-        let mut metadata = Some(metadata);
-        for (i, raw) in outcome.events.into_iter().enumerate() {
-            // The last event takes the metadata itself, the others a copy.
-            let metadata = if i + 1 == count {
-                metadata.take().unwrap_or_default()
-            } else {
-                metadata.clone().unwrap_or_default()
-            };
-            events.push(EventEnvelope {
-                event_id: crate::ids::new_v7(),
-                tenant: key.tenant.clone(),
-                namespace: key.namespace.clone(),
-                resource: key.resource.clone(),
-                identifier: key.id.clone(),
-                version: head.version + 1 + i as u64,
-                evt_key: raw.evt_key.to_owned(),
-                schema_version: raw.schema_version,
-                payload: raw.payload,
-                metadata,
-                recorded_at: now,
-                position: 0,
-            });
-        }
         let next = match outcome.state {
             Some(state) if count > 0 => CachedStream {
                 version: head.version + count as u64,
@@ -440,6 +416,30 @@ impl DomainInner {
             }
             None => None,
         };
+        // Last, once nothing can fail: a refusal leaves `events` untouched.
+        let mut metadata = Some(metadata);
+        for (i, raw) in outcome.events.into_iter().enumerate() {
+            // The last event takes the metadata itself, the others a copy.
+            let metadata = if i + 1 == count {
+                metadata.take().unwrap_or_default()
+            } else {
+                metadata.clone().unwrap_or_default()
+            };
+            events.push(EventEnvelope {
+                event_id: crate::ids::new_v7(),
+                tenant: key.tenant.clone(),
+                namespace: key.namespace.clone(),
+                resource: key.resource.clone(),
+                identifier: key.id.clone(),
+                version: head.version + 1 + i as u64,
+                evt_key: raw.evt_key.to_owned(),
+                schema_version: raw.schema_version,
+                payload: raw.payload,
+                metadata,
+                recorded_at: now,
+                position: 0,
+            });
+        }
         let audit = self.audit.then(|| {
             let mut audit =
                 AuditRecord::of_command(&self.namespace, command, AuditOutcome::Accepted, now);
