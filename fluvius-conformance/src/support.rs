@@ -257,3 +257,13 @@ pub fn clocked(backend: &Arc<dyn Backend>) -> (Domain, ManualClock) {
 pub fn ids<T>(found: &fluvius_core::Found<T>) -> Vec<String> {
     found.items.iter().map(|record| record.id.clone()).collect()
 }
+
+/// The key of a stream of a single-tenant `domain`.
+pub fn stream(domain: &Domain, resource: &str, id: &str) -> fluvius_core::StreamKey {
+    fluvius_core::StreamKey {
+        tenant: String::new(),
+        namespace: domain.namespace().to_owned(),
+        resource: resource.to_owned(),
+        id: id.to_owned(),
+    }
+}

@@ -163,6 +163,21 @@ impl<H: Hooks> Backend for Wrapped<H> {
         self.inner.outbox()
     }
 
+    fn keeps_inline_rows(&self) -> bool {
+        self.inner.keeps_inline_rows()
+    }
+
+    fn read_inline<'a>(
+        &'a self,
+        projection: &'a str,
+        key: &'a fluvius_core::StreamKey,
+    ) -> fluvius_core::BoxFuture<
+        'a,
+        Result<Option<fluvius_core::InlineRow>, fluvius_core::StoreError>,
+    > {
+        self.inner.read_inline(projection, key)
+    }
+
     fn commit_signal(&self) -> Option<&fluvius_core::CommitSignal> {
         // Wake-ups only say the log may have grown: forwarding them bypasses no hook.
         self.inner.commit_signal()

@@ -278,6 +278,21 @@ impl Backend for Mutant {
         self.inner.outbox()
     }
 
+    fn keeps_inline_rows(&self) -> bool {
+        self.inner.keeps_inline_rows()
+    }
+
+    fn read_inline<'a>(
+        &'a self,
+        projection: &'a str,
+        key: &'a fluvius_core::StreamKey,
+    ) -> fluvius_core::BoxFuture<
+        'a,
+        Result<Option<fluvius_core::InlineRow>, fluvius_core::StoreError>,
+    > {
+        self.inner.read_inline(projection, key)
+    }
+
     fn stale_states<'a>(
         &'a self,
         query: &'a StaleQuery,

@@ -251,6 +251,9 @@ pub struct StreamWrite {
     /// Messages the commands sent, to write in the same transaction (only ever given to a
     /// backend whose [`Backend::outbox`] is `Some`).
     pub messages: Vec<crate::outbox::OutboxMessage>,
+    /// Rows of inline projections of the stream after its events, to write in the same
+    /// transaction (only ever given to a backend whose [`Backend::keeps_inline_rows`] is true).
+    pub inline: Vec<crate::inline::InlineWrite>,
 }
 
 impl StreamWrite {
@@ -270,6 +273,7 @@ impl StreamWrite {
             idempotency,
             audit: Vec::new(),
             messages: Vec::new(),
+            inline: Vec::new(),
         }
     }
 
@@ -282,6 +286,12 @@ impl StreamWrite {
     /// Adds outbox messages to write with the stream.
     pub fn with_messages(mut self, messages: Vec<crate::outbox::OutboxMessage>) -> Self {
         self.messages = messages;
+        self
+    }
+
+    /// Adds rows of inline projections to write with the stream.
+    pub fn with_inline(mut self, rows: Vec<crate::inline::InlineWrite>) -> Self {
+        self.inline = rows;
         self
     }
 }
@@ -771,6 +781,30 @@ pub trait Backend: Send + Sync + Debug + 'static {
     /// too.
     fn outbox(&self) -> Option<&dyn crate::outbox::OutboxStore> {
         None
+    }
+
+    /// Whether this backend keeps the rows of inline projections: writes the
+    /// [`StreamWrite::inline`] rows of a commit in its transaction and reads them back with
+    /// [`read_inline`](Backend::read_inline). A domain with inline projections needs one.
+    /// Wrappers that forward [`commit`](Backend::commit) forward this too.
+    fn keeps_inline_rows(&self) -> bool {
+        false
+    }
+
+    /// The row of inline projection `projection` for stream `key`, if one is stored.
+    fn read_inline<'a>(
+        &'a self,
+        projection: &'a str,
+        key: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<crate::inline::InlineRow>, StoreError>> {
+        let _ = (projection, key);
+        Box::pin(std::future::ready(Err(StoreError::internal(
+            format!(
+                "the {} backend keeps no inline projection rows",
+                self.name()
+            ),
+            None,
+        ))))
     }
 
     /// Where the state manager reads from, when it is not this backend (a read replica).

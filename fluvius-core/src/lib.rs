@@ -15,6 +15,7 @@ pub mod error;
 pub mod event;
 pub mod filter;
 mod ids;
+pub mod inline;
 pub mod limits;
 pub mod log;
 pub mod outbox;
@@ -44,6 +45,7 @@ pub use domain::{
 };
 pub use error::{Detail, DomainError, Error};
 pub use event::{EventEnvelope, EventMetadata, RawEvent};
+pub use inline::{Inline, InlineProjection, InlineRow, InlineWrite};
 pub use limits::{Limit, LimitError};
 pub use log::{LAG_COUNT_LIMIT, LogCursor, LogFilter, LogLag, LogPage, LogQuery, ParseCursorError};
 pub use outbox::{

@@ -183,6 +183,69 @@ impl StateManager {
         self.current::<T>(resource, id, true).await
     }
 
+    /// The row of inline projection `projection` for a root (see [`crate::inline`]) and the
+    /// version it is folded up to, which is the root's version. Read like
+    /// [`fetch`](StateManager::fetch): [`Error::NotFound`] when the root does not exist (or is
+    /// deleted, unless [`with_deleted`](StateManager::with_deleted)), or a read policy hides
+    /// it. A root that has not been written since the projection was added is folded from its
+    /// events for the answer (its row is written with its next command).
+    pub async fn fetch_inline<T: serde::de::DeserializeOwned>(
+        &self,
+        projection: &str,
+        id: impl ToString,
+    ) -> Result<(T, u64), Error> {
+        let id = id.to_string();
+        let inner = &self.domain.inner;
+        let (entry, folder) = inner
+            .resources
+            .values()
+            .find_map(|entry| {
+                let found = entry.inline.iter().find(|p| p.name() == projection)?;
+                Some((entry, found.clone()))
+            })
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "domain `{}` has no inline projection `{projection}`",
+                    inner.namespace
+                ))
+            })?;
+        let resource = entry.descriptor.name;
+        self.resource::<Value>(resource)?;
+        check_id(&id)?;
+        let key = inner.stream_key(&self.context.tenant, resource, &id);
+        let head = inner.load_from(inner.reader(), &key, entry).await?;
+        if head.version == 0 || (head.deleted && !self.include_deleted) {
+            return Err(Error::not_found(resource, &id));
+        }
+        inner.authorize_read(&self.context, Operation::Fetch, resource, &id, &head)?;
+        let stored = inner.backend.read_inline(projection, &key).await?;
+        let (version, mut row) = match stored {
+            Some(stored) => (stored.version, stored.row),
+            None => (0, Value::Null),
+        };
+        let mut version = version;
+        if version < head.version {
+            let missing = inner
+                .backend
+                .read_stream(&key, StreamRange::after(version).up_to(head.version))
+                .await?;
+            for event in entry.descriptor.upcast_envelopes(missing)? {
+                folder
+                    .apply(&mut row, &event)
+                    .map_err(|err| Error::Decode {
+                        what: format!("inline projection `{projection}` of {resource}/{id}"),
+                        message: err,
+                    })?;
+                version = event.version;
+            }
+        }
+        let row = T::deserialize(row).map_err(|err| Error::Decode {
+            what: format!("the row of inline projection `{projection}` of {resource}/{id}"),
+            message: err.to_string(),
+        })?;
+        Ok((row, version))
+    }
+
     /// The current record of a root; its creator only when asked for (one more read).
     async fn current<T: 'static + Clone + serde::de::DeserializeOwned>(
         &self,

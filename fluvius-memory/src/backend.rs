@@ -107,6 +107,25 @@ impl Backend for MemBackend {
         Some(self)
     }
 
+    fn keeps_inline_rows(&self) -> bool {
+        true
+    }
+
+    fn read_inline<'a>(
+        &'a self,
+        projection: &'a str,
+        key: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<fluvius_core::InlineRow>, StoreError>> {
+        Box::pin(async move {
+            Ok(self
+                .store
+                .read()
+                .inline
+                .get(&(projection.to_owned(), key.clone()))
+                .cloned())
+        })
+    }
+
     fn commit_signal(&self) -> Option<&CommitSignal> {
         Some(&self.signal)
     }

@@ -79,8 +79,12 @@ impl Store {
             idempotency,
             audit,
             messages,
+            inline,
             ..
         } = write;
+        for row in inline {
+            self.inline.insert((row.projection, row.key), row.row);
+        }
         if !audit.is_empty() {
             self.append_audit(audit);
         }

@@ -38,6 +38,8 @@ pub(crate) struct Store {
     pub(crate) audit: crate::audit::AuditLog,
     /// The outbox.
     pub(crate) outbox: crate::outbox::MemOutbox,
+    /// The rows of inline projections, by projection and stream.
+    pub(crate) inline: FastMap<(String, StreamKey), fluvius_core::InlineRow>,
 }
 
 /// One stream: its key (shared by its events), its events in version order (the event at index

@@ -315,6 +315,18 @@ impl Backend for PgBackend {
         Some(self)
     }
 
+    fn keeps_inline_rows(&self) -> bool {
+        true
+    }
+
+    fn read_inline<'a>(
+        &'a self,
+        projection: &'a str,
+        key: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<fluvius_core::InlineRow>, StoreError>> {
+        Box::pin(async move { Ok(self.read_inline_row(projection, key).await?) })
+    }
+
     fn read_replica(&self) -> Option<&dyn Backend> {
         self.replica
             .as_deref()

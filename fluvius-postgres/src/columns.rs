@@ -70,6 +70,15 @@ pub(crate) struct Columns {
     /// The number (from 1, in the group) of the last event of the message's stream write; 0
     /// when the write has none.
     m_event: Vec<i32>,
+    // One entry per inline projection row (upserted like the audit records are inserted).
+    r_call: Vec<i32>,
+    r_projection: Vec<String>,
+    r_tenant: Vec<String>,
+    r_namespace: Vec<String>,
+    r_resource: Vec<String>,
+    r_identifier: Vec<String>,
+    r_version: Vec<i64>,
+    r_row: Vec<Value>,
 }
 
 impl Columns {
@@ -168,6 +177,16 @@ impl Columns {
                 c.m_created_at.push(micros(message.created_at));
                 c.m_event.push(last_event);
             }
+            for row in &write.inline {
+                c.r_call.push(0);
+                c.r_projection.push(row.projection.clone());
+                c.r_tenant.push(row.key.tenant.clone());
+                c.r_namespace.push(row.key.namespace.clone());
+                c.r_resource.push(row.key.resource.clone());
+                c.r_identifier.push(row.key.id.clone());
+                c.r_version.push(to_i64("version", row.row.version)?);
+                c.r_row.push(row.row.row.clone());
+            }
         }
         Ok(c)
     }
@@ -193,7 +212,7 @@ impl Columns {
     /// Whether the columns hold audit records or outbox messages, which the statement
     /// inserts after the commit function ran.
     pub(crate) fn extras(&self) -> bool {
-        !self.a_id.is_empty() || !self.m_id.is_empty()
+        !self.a_id.is_empty() || !self.m_id.is_empty() || !self.r_call.is_empty()
     }
 
     /// Appends the columns of another batch (call `call` of a group, counted from 1): its writes
@@ -253,11 +272,20 @@ impl Columns {
                 .into_iter()
                 .map(|e| if e == 0 { 0 } else { e + event_offset }),
         );
+        self.r_call.extend(other.r_call.iter().map(|_| call));
+        self.r_projection.append(&mut other.r_projection);
+        self.r_tenant.append(&mut other.r_tenant);
+        self.r_namespace.append(&mut other.r_namespace);
+        self.r_resource.append(&mut other.r_resource);
+        self.r_identifier.append(&mut other.r_identifier);
+        self.r_version.append(&mut other.r_version);
+        self.r_row.append(&mut other.r_row);
         Ok(())
     }
 
     /// Adds the 30 arrays to `args`, in the order of the functions' parameters, then the six
-    /// audit arrays and the ten message arrays when there are audit records or messages.
+    /// audit arrays, the ten message arrays and the eight inline-row arrays when there are
+    /// any of those.
     pub(crate) fn add_to(self, args: &mut PgArguments) -> Result<(), BoxDynError> {
         let extras = self.extras();
         args.add(self.w_tenant)?;
@@ -307,6 +335,14 @@ impl Columns {
             args.add(self.m_origin)?;
             args.add(self.m_created_at)?;
             args.add(self.m_event)?;
+            args.add(self.r_call)?;
+            args.add(self.r_projection)?;
+            args.add(self.r_tenant)?;
+            args.add(self.r_namespace)?;
+            args.add(self.r_resource)?;
+            args.add(self.r_identifier)?;
+            args.add(self.r_version)?;
+            args.add(self.r_row)?;
         }
         Ok(())
     }

@@ -57,6 +57,22 @@ macro_rules! outbox_insert {
     };
 }
 
+/// The rows of inline projections of the calls of `c` that committed (`$53`..`$60`), written
+/// like the audit records: inserted, or replacing the stream's row.
+macro_rules! inline_upsert {
+    () => {
+        "r AS (INSERT INTO fluvius.inline_rows (projection, tenant, namespace, resource, \
+         identifier, version, \"row\") \
+         SELECT u.projection, u.tenant, u.namespace, u.resource, u.identifier, u.version, u.doc \
+         FROM c, unnest($53::integer[], $54::text[], $55::text[], $56::text[], $57::text[], \
+         $58::text[], $59::bigint[], $60::jsonb[]) \
+         AS u(call, projection, tenant, namespace, resource, identifier, version, doc) \
+         WHERE c.failures[u.call] IS NULL \
+         ON CONFLICT (projection, tenant, namespace, resource, identifier) \
+         DO UPDATE SET version = excluded.version, \"row\" = excluded.\"row\") "
+    };
+}
+
 /// The select list over the function's result. The transaction's id (the first component of
 /// its events' log cursors) is read there, with the `_if_assigned` form: asking for it must not
 /// assign one before the function has taken its stream locks.
@@ -95,7 +111,7 @@ pub(crate) const COMMIT_SQL: &str = concat!(
     ")"
 );
 
-/// [`COMMIT_SQL`] for a group that carries audit records or outbox messages.
+/// [`COMMIT_SQL`] for a group that carries audit records, outbox messages or inline rows.
 pub(crate) const AUDITED_COMMIT_SQL: &str = concat!(
     "WITH c AS MATERIALIZED (SELECT positions, failures FROM fluvius.commit($1, ",
     rest_of_commit_args!(),
@@ -103,6 +119,8 @@ pub(crate) const AUDITED_COMMIT_SQL: &str = concat!(
     audit_insert!(),
     ", ",
     outbox_insert!(),
+    ", ",
+    inline_upsert!(),
     commit_result!(),
     "FROM c"
 );
@@ -119,10 +137,10 @@ const WALLED_COMMIT_SQL: &str = concat!(
     ")"
 );
 
-/// [`AUDITED_COMMIT_SQL`] behind the wall, the scope in `$53`.
+/// [`AUDITED_COMMIT_SQL`] behind the wall, the scope in `$61`.
 const WALLED_AUDITED_COMMIT_SQL: &str = concat!(
     "WITH ",
-    scoped!("53"),
+    scoped!("61"),
     ", c AS MATERIALIZED (SELECT positions, failures FROM s, fluvius.commit(",
     first_arg_after_scope!(),
     rest_of_commit_args!(),
@@ -130,6 +148,8 @@ const WALLED_AUDITED_COMMIT_SQL: &str = concat!(
     audit_insert!(),
     ", ",
     outbox_insert!(),
+    ", ",
+    inline_upsert!(),
     commit_result!(),
     "FROM c"
 );
@@ -444,7 +464,7 @@ pub(crate) fn receipt(
 /// [`Prepared::lay_out_again`]).
 ///
 /// Answers the statement to send them with: [`AUDITED_COMMIT_SQL`] when they carry audit
-/// records or outbox messages, else [`COMMIT_SQL`]; behind the [wall](crate::wall), their scoped forms, with
+/// records, outbox messages or inline rows, else [`COMMIT_SQL`]; behind the [wall](crate::wall), their scoped forms, with
 /// `scope` (the setting of `fluvius.tenant`) bound last.
 pub(crate) fn arguments(
     batches: &mut [Prepared],

@@ -182,6 +182,7 @@ mod commit;
 mod error;
 mod find;
 mod group;
+mod inline;
 #[macro_use]
 mod log;
 mod migrate;

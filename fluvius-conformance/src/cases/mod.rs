@@ -16,6 +16,7 @@ pub mod events;
 mod fixtures;
 pub mod idempotency;
 pub mod import;
+pub mod inline;
 pub mod isolation;
 pub mod limits;
 pub mod log;
@@ -57,6 +58,10 @@ macro_rules! __with_cases {
                 old_events_read_through_upcasters,
                 readers_of_events_see_current_shapes,
                 unreadable_events_are_named,
+            }
+            inline {
+                inline_rows_fold_their_own_stream_in_the_commit,
+                inline_projection_added_later_catches_up,
             }
             outbox {
                 messages_commit_with_their_events,

@@ -510,10 +510,14 @@ impl DomainInner {
             .iter()
             .flat_map(|d| d.messages.iter().cloned())
             .collect();
+        let inline = self
+            .inline_writes(key, entry, start.version, &events)
+            .await?;
         let write = self
             .stream_write(key, entry, start, head, Arc::clone(&events), records)
             .with_audit(audit)
-            .with_messages(messages);
+            .with_messages(messages)
+            .with_inline(inline);
         let receipt = self
             .traced_commit(CommitBatch::single(write), decided.len())
             .await?;

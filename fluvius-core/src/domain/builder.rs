@@ -27,6 +27,7 @@ pub struct DomainBuilder {
     cache_capacity: usize,
     policy: Option<Arc<dyn PolicyEngine>>,
     audit: bool,
+    inline: Vec<Arc<dyn crate::inline::InlineProjection>>,
 }
 
 impl DomainBuilder {
@@ -41,7 +42,16 @@ impl DomainBuilder {
             cache_capacity: 100_000,
             policy: None,
             audit: false,
+            inline: Vec::new(),
         }
+    }
+
+    /// Adds an inline projection (see [`crate::inline`]): one row per stream of its resource,
+    /// written in each command's own commit. Building fails when its resource is not one of the
+    /// domain's, its name is empty, taken, or too long, or the backend keeps no inline rows.
+    pub fn inline_projection<P: crate::inline::InlineProjection>(mut self, projection: P) -> Self {
+        self.inline.push(Arc::new(projection));
+        self
     }
 
     /// Records every command attempt in the backend's audit log (off by default): accepted
@@ -178,6 +188,13 @@ impl DomainBuilder {
                 self.namespace
             )));
         }
+        if !self.inline.is_empty() && !backend.keeps_inline_rows() {
+            return Err(Error::Config(format!(
+                "domain `{}` has inline projections, but backend `{}` keeps no inline rows",
+                self.namespace,
+                backend.name()
+            )));
+        }
         let mut resources = HashMap::default();
         let mut actions = HashMap::default();
         let mut aggregates = Vec::new();
@@ -194,6 +211,7 @@ impl DomainBuilder {
                         fields,
                         schema,
                         digest,
+                        inline: Vec::new(),
                     },
                 );
                 if previous.is_some() {
@@ -219,6 +237,26 @@ impl DomainBuilder {
                 }
             }
             aggregates.push(entry);
+        }
+        let mut names = std::collections::HashSet::new();
+        for projection in self.inline {
+            let name = projection.name().to_owned();
+            crate::limits::check_identifier("an inline projection's name", &name)
+                .map_err(|limit| Error::Config(format!("inline projection `{name}`: {limit}")))?;
+            if !names.insert(name.clone()) {
+                return Err(Error::Config(format!(
+                    "two inline projections are named `{name}`"
+                )));
+            }
+            let resource = projection.resource().to_owned();
+            let entry: &mut ResourceEntry = resources.get_mut(resource.as_str()).ok_or_else(|| {
+                Error::Config(format!(
+                    "inline projection `{name}` folds streams of `{resource}`, which domain `{}` \
+                     does not have",
+                    self.namespace
+                ))
+            })?;
+            entry.inline.push(projection);
         }
         Ok(Domain {
             inner: Arc::new(DomainInner {

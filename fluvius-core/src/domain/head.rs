@@ -6,8 +6,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::aggregate::ResourceDescriptor;
 use crate::backend::{
-    Backend, ExpectedVersion, IdempotencyRecord, StateDoc, StateWrite, StreamKey, StreamRange,
-    StreamWrite,
+    Backend, ExpectedVersion, IdempotencyRecord, StateDoc, StateWrite, StoreError, StreamKey,
+    StreamRange, StreamWrite,
 };
 use crate::error::Error;
 use crate::event::EventEnvelope;
@@ -139,6 +139,80 @@ impl DomainInner {
             state,
             records,
         )
+    }
+}
+
+impl DomainInner {
+    /// The rows of the resource's inline projections after `events` (the commit's events of
+    /// `key`, which is at `start` before them): each stored row, caught up first from the
+    /// stream's own events when it is behind `start` (a projection added after the stream
+    /// began), then folded over `events`.
+    pub(crate) async fn inline_writes(
+        &self,
+        key: &StreamKey,
+        entry: &ResourceEntry,
+        start: u64,
+        events: &[EventEnvelope],
+    ) -> Result<Vec<crate::inline::InlineWrite>, StoreError> {
+        if entry.inline.is_empty() || events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let failed = |name: &str, event: &EventEnvelope, err: String| {
+            StoreError::internal(
+                format!(
+                    "inline projection `{name}` failed on event `{}` v{} of {key}: {err}",
+                    event.evt_key, event.version
+                ),
+                None,
+            )
+        };
+        let mut out = Vec::with_capacity(entry.inline.len());
+        for projection in &entry.inline {
+            let name = projection.name();
+            let stored = if start == 0 {
+                None
+            } else {
+                self.backend.read_inline(name, key).await?
+            };
+            let (version, mut row) = match stored {
+                Some(stored) => (stored.version, stored.row),
+                None => (0, serde_json::Value::Null),
+            };
+            if version > start {
+                // Written by a commit this one has not seen: it will conflict; decide again.
+                return Err(StoreError::Conflict {
+                    key: key.clone(),
+                    expected: ExpectedVersion::at(start),
+                    actual: version,
+                });
+            }
+            if version < start {
+                let missing = self
+                    .backend
+                    .read_stream(key, StreamRange::after(version).up_to(start))
+                    .await?;
+                let missing = entry
+                    .descriptor
+                    .upcast_envelopes(missing)
+                    .map_err(|err| StoreError::internal(err.to_string(), None))?;
+                for event in &missing {
+                    projection
+                        .apply(&mut row, event)
+                        .map_err(|err| failed(name, event, err))?;
+                }
+            }
+            for event in events {
+                projection
+                    .apply(&mut row, event)
+                    .map_err(|err| failed(name, event, err))?;
+            }
+            out.push(crate::inline::InlineWrite::new(
+                name,
+                key.clone(),
+                crate::inline::InlineRow::new(start + events.len() as u64, row),
+            ));
+        }
+        Ok(out)
     }
 }
 

@@ -101,6 +101,8 @@ pub(crate) struct ResourceEntry {
     pub(crate) fields: FieldIndex,
     pub(crate) schema: Value,
     pub(crate) digest: String,
+    /// The inline projections over this resource's streams.
+    pub(crate) inline: Vec<Arc<dyn crate::inline::InlineProjection>>,
 }
 
 #[derive(Debug, Clone)]

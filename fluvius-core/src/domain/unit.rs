@@ -466,6 +466,16 @@ impl DomainInner {
             let mut shared = Vec::with_capacity(streams.len());
             for (s, stream) in streams.iter().enumerate() {
                 let entry = self.resource(&stream.key.resource)?;
+                let inline = match self
+                    .inline_writes(&stream.key, entry, starts[s].version, &events[s])
+                    .await
+                {
+                    Ok(rows) => rows,
+                    Err(StoreError::Conflict { actual, .. }) => {
+                        return Ok(Attempt::Conflict { stream: s, actual });
+                    }
+                    Err(err) => return Err(err.into()),
+                };
                 let list = Arc::new(std::mem::take(&mut events[s]));
                 shared.push(Arc::clone(&list));
                 writes.push(
@@ -478,7 +488,8 @@ impl DomainInner {
                         std::mem::take(&mut records[s]),
                     )
                     .with_audit(std::mem::take(&mut audits[s]))
-                    .with_messages(std::mem::take(&mut messages[s])),
+                    .with_messages(std::mem::take(&mut messages[s]))
+                    .with_inline(inline),
                 );
             }
             // A backend that panics must not unwind through the caller holding the streams.

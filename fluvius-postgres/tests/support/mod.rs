@@ -298,6 +298,21 @@ impl Backend for OwnedDb {
     fn outbox(&self) -> Option<&dyn fluvius_core::OutboxStore> {
         self.inner.outbox()
     }
+
+    fn keeps_inline_rows(&self) -> bool {
+        self.inner.keeps_inline_rows()
+    }
+
+    fn read_inline<'a>(
+        &'a self,
+        projection: &'a str,
+        key: &'a fluvius_core::StreamKey,
+    ) -> fluvius_core::BoxFuture<
+        'a,
+        Result<Option<fluvius_core::InlineRow>, fluvius_core::StoreError>,
+    > {
+        self.inner.read_inline(projection, key)
+    }
 }
 
 /// A stream key of the test namespace.
