@@ -196,4 +196,4 @@ pub use backend::{DEFAULT_SNAPSHOT_EVERY, PgBackend};
 pub use error::PgError;
 pub use group::{CommitStats, DEFAULT_MAX_FLUSHERS, DEFAULT_MAX_GROUP};
 pub use migrate::migrate;
-pub use notify::{LOG_CHANNEL, PgCommitListener};
+pub use notify::{LOG_CHANNEL, NOTIFY_SPACING, PgCommitListener};

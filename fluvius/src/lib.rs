@@ -97,8 +97,8 @@ pub use fluvius_core::{
     AuditExport, AuditLog, AuditOutcome, AuditRecord, AuditReport, ExportFormat, Transport, audit,
 };
 pub use fluvius_core::{
-    MessageOrigin, MessageStatus, Outbox, OutboxEntry, OutboxMessage, OutboxQuery, OutboxStore,
-    outbox,
+    Inline, InlineProjection, InlineRow, MessageOrigin, MessageStatus, Outbox, OutboxEntry,
+    OutboxMessage, OutboxQuery, OutboxStore, inline, outbox,
 };
 pub use fluvius_core::{Upcasted, upcast};
 pub use fluvius_macros::{action, aggregate, retired};
