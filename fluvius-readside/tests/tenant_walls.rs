@@ -9,6 +9,7 @@
 //! ids, command ids and ordering keys; a relay serving one tenant delivers its messages and
 //! nothing of the other's, an operator's listing for one tenant shows only its messages, and a
 //! message parked for one tenant does not hold up the other tenant's message of the same key.
+//! Each tenant's inline row of the order is its own.
 
 #![cfg(feature = "postgres")]
 
@@ -134,6 +135,35 @@ async fn read_side_is_walled(backend: Arc<dyn Backend>) {
     );
 }
 
+/// An order's inline row: who ordered and how many items it holds.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct OrderLine {
+    customer: String,
+    items: u32,
+}
+
+#[derive(serde::Deserialize)]
+struct Placed {
+    customer: String,
+    items: u32,
+}
+
+#[derive(serde::Deserialize)]
+struct Added {
+    n: u32,
+}
+
+fn order_lines() -> fluvius_core::Inline<OrderLine> {
+    fluvius_core::Inline::new("order-lines", "order")
+        .on("order-placed", |row: &mut OrderLine, data: Placed, _| {
+            row.customer = data.customer;
+            row.items = data.items;
+        })
+        .on("items-added", |row: &mut OrderLine, data: Added, _| {
+            row.items += data.n;
+        })
+}
+
 /// Delivers into a list; fails every mail of the tenant `refuse`, when one is named.
 #[derive(Clone, Default)]
 struct Deliveries {
@@ -168,6 +198,7 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 async fn outbox_is_walled(backend: Arc<dyn Backend>) {
     let domain = shop::builder(backend.clone())
         .multi_tenant(true)
+        .inline_projection(order_lines())
         .finish()
         .expect("the multi-tenant shop is well formed");
     for case in 0..CASES {
@@ -233,6 +264,23 @@ async fn outbox_is_walled(backend: Arc<dyn Backend>) {
         }
     }
     assert_eq!(admin.counts().await.expect("counts").pending, 0);
+
+    // Each tenant's inline row of `o-1` is its own.
+    for case in 0..CASES {
+        let pair = tenants(case);
+        for (me, other) in [(&pair[0], &pair[1]), (&pair[1], &pair[0])] {
+            let context = fluvius_conformance::support::tenant(me);
+            let (line, version) = domain
+                .statemgr_for(&context)
+                .fetch_inline::<OrderLine>("order-lines", "o-1")
+                .await
+                .expect("the tenant's inline row");
+            assert_eq!((line.items, version), (3, 2), "case {case}: `{me}`'s row");
+            assert_eq!(line.customer, marker(me));
+            let text = serde_json::to_string(&line).expect("a row as JSON");
+            assert!(!text.contains(&marker(other)), "`{me}`'s row holds {text}");
+        }
+    }
 
     // One tenant's parked mail does not hold up the other's mail of the same key.
     let pair = tenants(CASES);
