@@ -31,7 +31,7 @@
 //! ```
 //!
 //! [`DomainBuilder::inline_projection`](crate::DomainBuilder::inline_projection) registers one;
-//! [`Domain::inline_row`](crate::Domain::inline_row) reads a row.
+//! [`StateManager::fetch_inline`](crate::StateManager::fetch_inline) reads a row.
 
 use std::collections::HashMap;
 use std::fmt;
