@@ -8,7 +8,8 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use fluvius_core::{AggRoot, Domain, Error, NewRoot};
+use fluvius_core::{AggRoot, Domain, Error, EventEnvelope, LogCursor, NewRoot};
+use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -177,15 +178,22 @@ async fn command(
         }
         None => None,
     };
-    // The command runs in its own task: a caller that goes away does not cut it short.
-    let task_domain: Domain = domain.clone();
-    let outcome = tokio::spawn(async move {
-        let outcome = task_domain.process_command(command).await;
-        drop(running);
-        outcome
-    })
-    .await
-    .unwrap_or_else(|err| Err(Error::internal(format!("the command task failed: {err}"))));
+    // A caller that goes away never cuts a command short: once queued, the domain finishes it
+    // in a task of its own. A command with an idempotency key also keeps its key marked as
+    // running until its outcome is known, so it runs in its own task from the start.
+    let outcome = match running {
+        None => domain.process_command(command).await,
+        Some(running) => {
+            let task_domain: Domain = domain.clone();
+            tokio::spawn(async move {
+                let outcome = task_domain.process_command(command).await;
+                drop(running);
+                outcome
+            })
+            .await
+            .unwrap_or_else(|err| Err(Error::internal(format!("the command task failed: {err}"))))
+        }
+    };
     match outcome {
         Ok(response) => answer(namespace, creates, &response),
         Err(err @ Error::VersionConflict { actual, .. }) if expected.is_some() => {
@@ -202,27 +210,47 @@ async fn command(
     }
 }
 
+/// The answer to a command, serialized straight from the response (no intermediate JSON tree).
+#[derive(Serialize)]
+struct Answer<'a> {
+    command_id: Uuid,
+    root: &'a AggRoot,
+    events: &'a [EventEnvelope],
+    version: u64,
+    cursor: LogCursor,
+    state: Value,
+}
+
 fn answer(
     namespace: &str,
     creates: bool,
     response: &fluvius_core::Response,
 ) -> Result<Response, Response> {
-    let state = response.state_json().map_err(|err| problem(&err))?;
-    let body = json!({
-        "command_id": response.command_id,
-        "root": response.root,
-        "events": response.events,
-        "version": response.version,
-        "cursor": response.cursor(),
-        "state": state,
-    });
+    let body = Answer {
+        command_id: response.command_id,
+        root: &response.root,
+        events: &response.events,
+        version: response.version,
+        cursor: response.cursor(),
+        state: response.state_json().map_err(|err| problem(&err))?,
+    };
+    let mut bytes = Vec::with_capacity(512 + 512 * response.events.len());
+    serde_json::to_writer(&mut bytes, &body).map_err(|err| {
+        problem(&Error::internal(format!(
+            "the answer to a command could not be written as JSON: {err}"
+        )))
+    })?;
     let status = if creates {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    let mut answer = (status, axum::Json(body)).into_response();
+    let mut answer = (status, bytes).into_response();
     let headers = answer.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     headers.insert(header::ETAG, etag(response.version));
     if creates {
         let location = format!(
