@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use fluvius::Domain;
 use fluvius::http::HttpApi;
+use fluvius::http::axum::serve::ListenerExt;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{SendRequest, handshake};
@@ -39,6 +40,10 @@ impl HttpBank {
             .map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let router = api.router();
+        // As a production server would: answers leave without waiting for Nagle's algorithm.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move {
             if let Err(err) = fluvius::http::axum::serve(listener, router).await {
                 eprintln!("fluvius-bench: the HTTP server stopped: {err}");
