@@ -115,7 +115,12 @@ pub use fluvius_http as http;
 pub use fluvius_readside as readside;
 
 /// Policies: the [`PolicyEngine`](policy::PolicyEngine) trait a domain consults before every
-/// command and read, and (feature `policy`) the Cedar engine [`CedarEngine`](policy::CedarEngine).
+/// command and read, and (feature `policy`) the Cedar engine `CedarEngine`.
+#[cfg_attr(
+    feature = "policy",
+    doc = "",
+    doc = "With this build's features: [`CedarEngine`](policy::CedarEngine)."
+)]
 pub mod policy {
     pub use fluvius_core::policy::*;
     #[cfg(feature = "policy")]
