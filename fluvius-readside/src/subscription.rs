@@ -606,6 +606,16 @@ impl SubscriptionHandle {
         }
     }
 
+    /// Whether the subscription has ended on its own: its projection version was swapped out by
+    /// a rebuild ([`ReadsideError::Retired`], kept in [`Progress::last_error`]), so nothing it
+    /// does can land any more. A subscription that is merely failing keeps retrying and has not
+    /// ended.
+    pub fn has_ended(&self) -> bool {
+        self.task
+            .as_ref()
+            .is_none_or(tokio::task::JoinHandle::is_finished)
+    }
+
     /// Stops the subscription once its batch in flight (if any) is taken, and waits for it.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);

@@ -5,7 +5,8 @@
 //! lease (`worker:<id>`), takes at most its fair share of the subscriptions (the number of
 //! subscriptions over the number of live workers, rounded up), renews what it holds every third
 //! of the lease time, gives back what exceeds its share when another worker joins, and stops a
-//! subscription the moment a renewal fails. A worker that dies or is paused stops renewing; its
+//! subscription the moment a renewal fails, and gives back (without starting it again) one that
+//! ended on its own, swapped out by a rebuild. A worker that dies or is paused stops renewing; its
 //! leases expire and the others take them with the next fencing epoch, and its own late writes
 //! fail the fence check (see [`Fence`]). A graceful shutdown lets each batch in flight finish,
 //! then releases the leases at once so the others take over without waiting for expiry.
@@ -117,6 +118,7 @@ impl Worker {
         let runner = Runner {
             worker: self,
             owned: BTreeMap::new(),
+            ended: BTreeSet::new(),
             presence: None,
             owned_tx,
             changes: changes.clone(),
@@ -180,6 +182,8 @@ impl Drop for WorkerHandle {
 struct Runner {
     worker: Worker,
     owned: BTreeMap<String, (Fence, SubscriptionHandle)>,
+    /// Subscriptions that ended on their own (swapped out by a rebuild): not started again.
+    ended: BTreeSet<String>,
     presence: Option<Fence>,
     owned_tx: watch::Sender<BTreeSet<String>>,
     changes: Arc<AtomicU64>,
@@ -213,6 +217,19 @@ impl Runner {
         };
         let names: Vec<String> = self.owned.keys().cloned().collect();
         for name in names {
+            let ended = self.owned.get(&name).is_some_and(|(_, h)| h.has_ended());
+            if ended {
+                // Swapped out by a rebuild: it writes nothing more, so its lease is given back
+                // (not renewed forever) and this worker does not start it again.
+                if let Some((fence, handle)) = self.owned.remove(&name) {
+                    let reason = handle.progress().last_error.unwrap_or_default();
+                    leases.release(&fence).await?;
+                    self.ended.insert(name.clone());
+                    self.lease_changed();
+                    tracing::info!(worker = %id, subscription = %name, reason = %reason, "subscription ended on its own; lease given back");
+                }
+                continue;
+            }
             let renewed = match self.owned.get(&name) {
                 Some((fence, _)) => leases.renew(fence, ttl).await?,
                 None => continue,
@@ -226,7 +243,8 @@ impl Runner {
             }
         }
         let live = leases.held(PRESENCE).await?.len().max(1);
-        let share = self.worker.jobs.len().div_ceil(live);
+        let running = self.worker.jobs.len() - self.ended.len();
+        let share = running.div_ceil(live);
         while self.owned.len() > share {
             let Some(name) = self.owned.keys().next_back().cloned() else {
                 break;
@@ -242,7 +260,7 @@ impl Runner {
             if self.owned.len() >= share {
                 break;
             }
-            if self.owned.contains_key(&job.name) {
+            if self.owned.contains_key(&job.name) || self.ended.contains(&job.name) {
                 continue;
             }
             let Some(fence) = leases.acquire(&job.name, id, ttl).await? else {

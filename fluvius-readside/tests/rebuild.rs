@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 use common::{deposit, key};
 use fluvius_core::LogCursor;
 use fluvius_postgres::PgBackend;
-use fluvius_readside::postgres::{PgCheckpoints, PgProjection, PgRebuild, live_version};
-use fluvius_readside::{CheckpointStore, ReadsideError, Subscription};
+use fluvius_readside::postgres::{PgCheckpoints, PgLeases, PgProjection, PgRebuild, live_version};
+use fluvius_readside::{
+    CheckpointStore, Consumer, LeaseStore, ReadsideError, Subscription, Worker,
+};
 use parking_lot::Mutex;
 use serde::Deserialize;
 use sqlx::{AssertSqlSafe, PgPool};
@@ -326,4 +328,56 @@ async fn a_swap_whose_statements_fail_swaps_nothing() {
     assert_eq!((swapped.events, swapped.already_live), (0, false));
     assert_eq!(rows(&pool, "balances").await.len(), 30);
     assert!(PgProjection::versioned("balances", 0, pool.clone()).is_err());
+}
+
+/// A worker running a version that a rebuild swapped out gives its lease back once that
+/// version's subscription has stopped, instead of renewing it forever, and does not start it
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_gives_back_the_lease_of_a_swapped_out_version() {
+    let db = TestDb::create().await;
+    let (backend, pool) = setup(&db).await;
+    let leases = Arc::new(PgLeases::new(pool.clone()));
+    let v1 = balances(1, &pool);
+    let name = v1.name().to_owned();
+    let ttl = Duration::from_millis(300);
+    let worker = Worker::new("w-1", leases.clone())
+        .lease_ttl(ttl)
+        .run(Subscription::new(backend.clone()).batch_size(50), v1)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !worker.owned().contains(&name) {
+        assert!(start.elapsed() < WAIT, "the worker took no lease");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let account = key("", "account", "a1");
+    deposit(&*backend, &account, 0, 1).await;
+
+    let swapped = swap_view(PgRebuild::new(
+        Subscription::new(backend.clone()),
+        balances(2, &pool),
+    ))
+    .run()
+    .await
+    .unwrap();
+    assert_eq!((swapped.from_version, swapped.to_version), (1, 2));
+    // Version 1's next batch is refused: its subscription ends, and the worker lets it go.
+    deposit(&*backend, &account, 1, 1).await;
+    let start = Instant::now();
+    while worker.owned().contains(&name) {
+        assert!(
+            start.elapsed() < WAIT,
+            "the worker still holds the swapped-out version's lease"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Several rounds later it has not taken it again, and the lease is free.
+    tokio::time::sleep(ttl * 2).await;
+    assert!(worker.owned().is_empty(), "{:?}", worker.owned());
+    assert!(
+        leases.acquire(&name, "w-2", ttl).await.unwrap().is_some(),
+        "the lease was not given back"
+    );
+    worker.shutdown().await;
 }
