@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use common::{deposit, key};
 use fluvius_core::LogCursor;
 use fluvius_postgres::PgBackend;
-use fluvius_readside::postgres::{PgCheckpoints, PgLeases, PgProjection, PgRebuild, live_version};
+use fluvius_readside::postgres::{
+    PgCheckpoints, PgLeases, PgProjection, PgRebuild, Swapped, live_version,
+};
 use fluvius_readside::{
     CheckpointStore, Consumer, LeaseStore, ReadsideError, Subscription, Worker,
 };
@@ -82,6 +84,17 @@ fn swap_view(rebuild: PgRebuild) -> PgRebuild {
             Ok(())
         })
     })
+}
+
+/// Rebuilds `balances` into version 2 and swaps it in, in one run.
+async fn rebuild_into_v2(backend: &Arc<PgBackend>, pool: &PgPool) -> Swapped {
+    swap_view(PgRebuild::new(
+        Subscription::new(backend.clone()),
+        balances(2, pool),
+    ))
+    .run()
+    .await
+    .unwrap()
 }
 
 async fn rows(pool: &PgPool, table: &str) -> HashMap<String, (i64, i64)> {
@@ -318,13 +331,7 @@ async fn a_swap_whose_statements_fail_swaps_nothing() {
         .await
         .unwrap();
     assert_eq!(rows(&pool, "balances_v1").await.len(), 30);
-    let swapped = swap_view(PgRebuild::new(
-        Subscription::new(backend.clone()),
-        balances(2, &pool),
-    ))
-    .run()
-    .await
-    .unwrap();
+    let swapped = rebuild_into_v2(&backend, &pool).await;
     assert_eq!((swapped.events, swapped.already_live), (0, false));
     assert_eq!(rows(&pool, "balances").await.len(), 30);
     assert!(PgProjection::versioned("balances", 0, pool.clone()).is_err());
@@ -354,13 +361,7 @@ async fn a_worker_gives_back_the_lease_of_a_swapped_out_version() {
     let account = key("", "account", "a1");
     deposit(&*backend, &account, 0, 1).await;
 
-    let swapped = swap_view(PgRebuild::new(
-        Subscription::new(backend.clone()),
-        balances(2, &pool),
-    ))
-    .run()
-    .await
-    .unwrap();
+    let swapped = rebuild_into_v2(&backend, &pool).await;
     assert_eq!((swapped.from_version, swapped.to_version), (1, 2));
     // Version 1's next batch is refused: its subscription ends, and the worker lets it go.
     deposit(&*backend, &account, 1, 1).await;
