@@ -10,7 +10,8 @@
 //! finishes and the lease is released, so another worker takes over at once. A `kill -9` works
 //! too: its lease expires and another worker takes over with the next epoch; the queued
 //! commands it had claimed run again once their claim (as long as the lease) expires, and each
-//! applies once (the domain's idempotency, keyed by the queued command's id).
+//! applies once (the domain's idempotency, keyed by the queued command's id). It logs what it
+//! does on stderr (`RUST_LOG`, default `info,sqlx=warn`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,6 +116,14 @@ async fn run(args: Args) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // What the worker does (leases taken and given back, retries, deliveries) is logged with
+    // `tracing`, on stderr; `RUST_LOG` chooses how much (default `info,sqlx=warn`).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .init();
     let result = match args() {
         Ok(args) => run(args).await,
         Err(err) => {
