@@ -9,6 +9,11 @@
 //! until an operator retries or skips it through [`OutboxAdmin`]. A relay that dies or hangs
 //! loses its claims when their lease ends, and another relay delivers the messages again. Any
 //! number of relays, in any number of processes, may serve one outbox.
+//!
+//! A running relay keeps up to its batch size of deliveries in flight, each in a task of its
+//! own, and claims more as soon as any ends: a slow delivery holds back its own key only, never
+//! the claims of the others (a key in flight is not claimed again: its first open message is
+//! the one being delivered, under its claim).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -138,8 +143,8 @@ impl OutboxRelay {
         self
     }
 
-    /// How many messages it claims at a time (default 32), 1 to 1,000; they are delivered
-    /// concurrently, one per topic and key.
+    /// How many messages it delivers at a time (default 32), 1 to 1,000: concurrently, one per
+    /// topic and key.
     pub fn batch_size(mut self, messages: usize) -> OutboxRelay {
         self.batch = messages;
         self
@@ -234,8 +239,8 @@ impl OutboxRelay {
         Ok(())
     }
 
-    fn claim(&self) -> MessageClaim {
-        let mut claim = MessageClaim::new(self.owner.clone(), self.batch, self.lease);
+    fn claim(&self, limit: usize) -> MessageClaim {
+        let mut claim = MessageClaim::new(self.owner.clone(), limit, self.lease);
         if let Some(topics) = &self.topics {
             claim = claim.topics(topics.clone());
         }
@@ -254,7 +259,7 @@ impl OutboxRelay {
 
     async fn step(&self, meters: &Meters) -> Result<usize, ReadsideError> {
         let store = self.store()?;
-        let claimed = store.claim_messages(&self.claim()).await?;
+        let claimed = store.claim_messages(&self.claim(self.batch)).await?;
         let count = claimed.len();
         let runs = claimed
             .iter()
@@ -318,18 +323,33 @@ impl OutboxRelay {
     /// nothing.
     pub fn spawn(self) -> Result<RelayHandle, ReadsideError> {
         self.check()?;
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let mut watches = self.watches();
-            let meters = Meters::new(&self.owner);
-            let mut measured: Option<tokio::time::Instant> = None;
-            let mut pause = Duration::from_millis(20);
-            while !*stopped.borrow() {
-                if measured.is_none_or(|at| at.elapsed() >= self.measure_every) {
-                    measured = Some(tokio::time::Instant::now());
-                    self.measure(&meters).await;
-                }
-                let wait = match self.step(&meters).await {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(Arc::new(self).run(stopped));
+        Ok(RelayHandle {
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// The running relay: deliveries in tasks of their own, up to the batch size in flight;
+    /// more are claimed whenever one ends, a commit is signalled or the poll interval passes.
+    async fn run(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        let mut watches = self.watches();
+        let meters = Arc::new(Meters::new(&self.owner));
+        let mut deliveries = tokio::task::JoinSet::new();
+        let mut measured: Option<tokio::time::Instant> = None;
+        let mut pause = Duration::from_millis(20);
+        while !*stopped.borrow() {
+            if measured.is_none_or(|at| at.elapsed() >= self.measure_every) {
+                measured = Some(tokio::time::Instant::now());
+                self.measure(&meters).await;
+            }
+            while deliveries.try_join_next().is_some() {}
+            let room = self.batch.saturating_sub(deliveries.len());
+            let wait = if room == 0 {
+                self.poll
+            } else {
+                match self.claim_into(room, &mut deliveries, &meters).await {
                     Ok(0) => self.poll,
                     Ok(_) => {
                         pause = Duration::from_millis(20);
@@ -341,25 +361,44 @@ impl OutboxRelay {
                         pause = (pause * 2).min(Duration::from_secs(5));
                         jitter(pause)
                     }
-                };
-                let signalled = async {
-                    if watches.is_empty() {
-                        std::future::pending::<()>().await;
-                    }
-                    futures::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())))
-                        .await;
-                };
-                tokio::select! {
-                    () = signalled => {}
-                    () = tokio::time::sleep(wait) => {}
-                    _ = stopped.changed() => {}
                 }
+            };
+            let signalled = async {
+                if watches.is_empty() {
+                    std::future::pending::<()>().await;
+                }
+                futures::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())))
+                    .await;
+            };
+            tokio::select! {
+                () = signalled => {}
+                () = tokio::time::sleep(wait) => {}
+                _ = stopped.changed() => {}
+                Some(_) = deliveries.join_next(), if !deliveries.is_empty() => {}
             }
-        });
-        Ok(RelayHandle {
-            stop,
-            task: Some(task),
-        })
+        }
+        // Stopping gracefully: the deliveries in flight are reported first.
+        while deliveries.join_next().await.is_some() {}
+    }
+
+    /// Claims up to `limit` due messages and starts a delivery task for each; returns how many.
+    async fn claim_into(
+        self: &Arc<Self>,
+        limit: usize,
+        deliveries: &mut tokio::task::JoinSet<()>,
+        meters: &Arc<Meters>,
+    ) -> Result<usize, ReadsideError> {
+        let claimed = self.store()?.claim_messages(&self.claim(limit)).await?;
+        let count = claimed.len();
+        for entry in claimed {
+            let (relay, meters) = (Arc::clone(self), Arc::clone(meters));
+            deliveries.spawn(async move {
+                if let Ok(store) = relay.store() {
+                    relay.deliver_one(store, &entry, &meters).await;
+                }
+            });
+        }
+        Ok(count)
     }
 
     async fn measure(&self, meters: &Meters) {
@@ -407,7 +446,7 @@ fn from_now(pause: Duration) -> DateTime<Utc> {
 }
 
 /// A running [`OutboxRelay`]. Dropping it stops the task at once (messages in flight go again
-/// once their claims end); [`stop`](RelayHandle::stop) lets the batch in flight finish.
+/// once their claims end); [`stop`](RelayHandle::stop) lets the deliveries in flight finish.
 #[derive(Debug)]
 pub struct RelayHandle {
     stop: watch::Sender<bool>,
@@ -415,7 +454,7 @@ pub struct RelayHandle {
 }
 
 impl RelayHandle {
-    /// Stops the relay once its batch in flight is reported, and waits for it.
+    /// Stops the relay once its deliveries in flight are reported, and waits for it.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {

@@ -3,7 +3,8 @@
 //! delivery that hangs) parks only its key until an operator retries or skips it; a relay that
 //! stops answering loses its claims to another; several relays share one PostgreSQL outbox and
 //! deliver each message once; a message of a transaction still running holds its key back; an
-//! event handler that sends messages and is run again stores them once.
+//! event handler that sends messages and is run again stores them once; a slow delivery holds
+//! back its own key only.
 
 mod common;
 #[path = "../../fluvius-postgres/tests/support/mod.rs"]
@@ -564,4 +565,81 @@ async fn a_handler_run_again_sends_its_messages_once() {
     );
     assert_eq!(pushes[0].message.key, "order/o-1");
     assert!(pushes[0].message.origin.event_id.is_some());
+}
+
+/// Holds every delivery to the customer feed of `slow` until `release` is set; records the
+/// others as they come.
+#[derive(Default)]
+struct Slow {
+    started: AtomicBool,
+    release: AtomicBool,
+    delivered: Mutex<Vec<OutboxEntry>>,
+}
+
+impl Deliver for Slow {
+    fn deliver<'a>(&'a self, m: &'a OutboxEntry) -> BoxFuture<'a, Result<(), ReadsideError>> {
+        Box::pin(async move {
+            if m.message.topic == FEED && m.message.key == "slow" {
+                self.started.store(true, Ordering::SeqCst);
+                while !self.release.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+            self.delivered.lock().push(m.clone());
+            Ok(())
+        })
+    }
+}
+
+/// A delivery that takes long holds back its own key only: messages of other keys committed
+/// while it runs are claimed and delivered at once, not after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_delivery_holds_back_its_own_key_only() {
+    let backend: Arc<dyn Backend> = Arc::new(MemBackend::new());
+    let domain = shop(Arc::clone(&backend));
+    let deliver = Arc::new(Slow::default());
+    let relay = OutboxRelay::new(Arc::clone(&backend), deliver.clone())
+        .poll_every(Duration::from_millis(10))
+        .delivery_timeout(Duration::from_secs(60))
+        .lease(Duration::from_secs(90))
+        .spawn()
+        .expect("relay");
+    place(&domain, "o-1", "slow").await;
+    eventually("the slow delivery started", || async {
+        deliver.started.load(Ordering::SeqCst)
+    })
+    .await;
+    let committed = tokio::time::Instant::now();
+    place(&domain, "o-2", "fast").await;
+    place(&domain, "o-3", "slow").await;
+    eventually("o-2's messages were delivered", || async {
+        let delivered = deliver.delivered.lock();
+        delivered.iter().any(|e| e.message.key == "fast")
+            && delivered
+                .iter()
+                .filter(|e| e.message.topic == EMAIL)
+                .count()
+                == 3
+    })
+    .await;
+    // Not after the slow delivery (held until released, well within the delivery timeout).
+    assert!(
+        committed.elapsed() < Duration::from_secs(5),
+        "the other keys waited {:?} for the slow delivery",
+        committed.elapsed()
+    );
+    {
+        let delivered = deliver.delivered.lock();
+        assert!(
+            delivered.iter().all(|e| e.message.key != "slow"),
+            "the slow key's messages wait for its first one: {delivered:?}"
+        );
+    }
+    deliver.release.store(true, Ordering::SeqCst);
+    eventually("the slow key's two messages were delivered", || async {
+        let delivered = deliver.delivered.lock();
+        delivered.iter().filter(|e| e.message.key == "slow").count() == 2
+    })
+    .await;
+    relay.stop().await;
 }
