@@ -34,6 +34,30 @@ async fn read(backend: &PgBackend, after: LogCursor, limit: usize) -> fluvius_co
         .expect("read_log")
 }
 
+/// How long a read may be held back by a transaction of another database that has just ended:
+/// the horizon may still count it for a moment (another test's, say) and hold the newest
+/// commits back for a read. That is the conservative side, never a skip; a test expecting
+/// events it committed reads again meanwhile.
+const SETTLE: Duration = Duration::from_secs(3);
+
+/// A page of the log after `after` holding at least `want` events, read again (for
+/// [`SETTLE`] at most) while it holds fewer.
+async fn read_settled(
+    backend: &PgBackend,
+    after: LogCursor,
+    limit: usize,
+    want: usize,
+) -> fluvius_core::LogPage {
+    let start = Instant::now();
+    loop {
+        let page = read(backend, after, limit).await;
+        if page.events.len() >= want || start.elapsed() > SETTLE {
+            return page;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Inserts one event of stream `id` in the open transaction of `conn`; returns its position.
 async fn insert_raw(conn: &mut PgConnection, id: &str) -> u64 {
     let position: i64 = sqlx::query_scalar(
@@ -82,11 +106,12 @@ async fn a_late_commit_with_a_lower_position_is_not_skipped() {
 
     // While `early` is open, the committed `late` waits behind it, and the read says so at once.
     let started = Instant::now();
-    let seen = read(&backend, LogCursor::START, 100).await;
+    read(&backend, LogCursor::START, 100).await;
     assert!(
         started.elapsed() < Duration::from_millis(100),
         "the read did not wait for the running transaction"
     );
+    let seen = read_settled(&backend, LogCursor::START, 100, 1).await;
     assert_eq!(
         ids(&seen.events),
         ["first"],
@@ -110,10 +135,11 @@ async fn a_late_commit_with_a_lower_position_is_not_skipped() {
         .execute(&mut early)
         .await
         .expect("commit");
-    let rest = read(
+    let rest = read_settled(
         &backend,
         checkpoint.to_string().parse().expect("cursor"),
         100,
+        2,
     )
     .await;
     assert_eq!(
@@ -130,7 +156,9 @@ async fn a_late_commit_with_a_lower_position_is_not_skipped() {
         "here positions and log order agree"
     );
     assert_eq!(
-        ids(&read(&backend, LogCursor::START, 100).await.events),
+        ids(&read_settled(&backend, LogCursor::START, 100, 3)
+            .await
+            .events),
         ["first", "early", "late"]
     );
 }
@@ -152,7 +180,7 @@ async fn the_cursor_follows_transaction_order() {
         .await
         .expect("commit");
 
-    let log = read(&backend, LogCursor::START, 100).await;
+    let log = read_settled(&backend, LogCursor::START, 100, 3).await;
     assert_eq!(
         ids(&log.events),
         ["first", "early", "late"],
@@ -175,12 +203,18 @@ async fn the_cursor_follows_transaction_order() {
     // Paging one event at a time walks the same order.
     let mut paged = Vec::new();
     let mut after = LogCursor::START;
+    let start = Instant::now();
     loop {
         let page = read(&backend, after, 1).await;
         after = page.next;
         paged.extend(page.events);
         if page.caught_up {
-            break;
+            // Caught up means nothing more is readable now: a read held back for a moment
+            // (see `SETTLE`) goes on from where it stands.
+            if paged.len() >= log.events.len() || start.elapsed() > SETTLE {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
     assert_eq!(
@@ -188,7 +222,7 @@ async fn the_cursor_follows_transaction_order() {
         "pages of one event concatenate to the log"
     );
     assert_eq!(
-        ids(&read(&backend, early_cursor, 100).await.events),
+        ids(&read_settled(&backend, early_cursor, 100, 1).await.events),
         ["late"],
         "after the early event (a higher position) comes the late one"
     );
@@ -218,7 +252,15 @@ async fn a_filtered_reader_skips_ahead_but_not_past_running_transactions() {
         .expect("commit");
     let mut query = wanted.clone();
     query.after = page.next;
-    let page = backend.read_log(&query).await.expect("read_log");
+    let start = Instant::now();
+    let page = loop {
+        let page = backend.read_log(&query).await.expect("read_log");
+        if page.next >= c_late || start.elapsed() > SETTLE {
+            break page;
+        }
+        // Held back for a moment (see `SETTLE`).
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert!(page.is_empty() && page.caught_up);
     assert_eq!(
         page.next, c_late,
@@ -237,7 +279,7 @@ async fn transactions_of_other_databases_do_not_hold_the_log_back() {
     let mut other = open_transaction(&elsewhere).await;
     commit(&backend, "mine").await;
 
-    let seen = read(&backend, LogCursor::START, 100).await;
+    let seen = read_settled(&backend, LogCursor::START, 100, 1).await;
     assert_eq!(ids(&seen.events), ["mine"]);
     sqlx::query("ROLLBACK")
         .execute(&mut other)
@@ -282,17 +324,9 @@ async fn racing_commits_of_one_stream_are_logged_in_version_order() {
     for task in tasks {
         task.await.expect("task");
     }
-    // The horizon may still count a transaction of another database (another test's) that
-    // ended a moment ago, and hold the last commits back for a read: read again until all are
-    // there, for a few seconds at most.
-    let mut log = Vec::new();
-    for _ in 0..500 {
-        log = read(&backend, LogCursor::START, 1000).await.events;
-        if log.len() >= 160 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let log = read_settled(&backend, LogCursor::START, 1000, 160)
+        .await
+        .events;
     let versions: Vec<u64> = log.iter().map(|e| e.version).collect();
     assert_eq!(versions, (1..=160).collect::<Vec<_>>());
 }
