@@ -165,13 +165,19 @@ pub async fn read_log(backend: &Arc<dyn Backend>, query: &LogQuery) -> LogPage {
 }
 
 /// Every event of the log matching `query` after its cursor, with its cursor, read in pages of
-/// `query.limit` until the backend reports it caught up. Returns the entries and the last `next`.
+/// `query.limit` until the backend reports it caught up and two later reads, a few milliseconds
+/// apart, find nothing new. Returns the entries and the last `next`.
+///
+/// A caught-up page says nothing more is readable *now*: on PostgreSQL a transaction of another
+/// database that ends while a read takes its horizon can hold that read back for a moment (the
+/// conservative side, never a skip), hence the two later reads.
 pub async fn read_to_end(
     backend: &Arc<dyn Backend>,
     query: LogQuery,
 ) -> (Vec<(LogCursor, EventEnvelope)>, LogCursor) {
     let mut query = query;
     let mut entries = Vec::new();
+    let mut quiet = 0;
     loop {
         let page = read_log(backend, &query).await;
         let stuck = page.is_empty() && page.next == query.after && !page.caught_up;
@@ -180,30 +186,23 @@ pub async fn read_to_end(
             "a page after {} was empty, not caught up, and did not move: a reader would spin",
             query.after
         );
-        let caught_up = page.caught_up;
+        let (caught_up, empty) = (page.caught_up, page.is_empty());
         query.after = page.next;
         entries.extend(page.cursors.into_iter().zip(page.events));
-        if caught_up {
+        if !caught_up {
+            continue;
+        }
+        quiet = if empty { quiet + 1 } else { 0 };
+        if quiet == 2 {
             return (entries, query.after);
         }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
 
-/// The whole global log, read in pages through [`Backend::read_log`].
-///
-/// A caught-up page says nothing more is readable *now*: on PostgreSQL a transaction of another
-/// database that ends while a read takes its horizon can hold that read back for a moment. So
-/// the log counts as read once two later reads, a few milliseconds apart, find nothing new.
+/// The whole global log, read in pages through [`Backend::read_log`] (see [`read_to_end`]).
 pub async fn global_log(backend: &Arc<dyn Backend>) -> Vec<EventEnvelope> {
-    let (mut entries, mut end) = read_to_end(backend, LogQuery::from_start().limit(500)).await;
-    let mut quiet = 0;
-    while quiet < 2 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        let (more, next) = read_to_end(backend, LogQuery::after(end).limit(500)).await;
-        quiet = if more.is_empty() { quiet + 1 } else { 0 };
-        entries.extend(more);
-        end = next;
-    }
+    let (entries, _) = read_to_end(backend, LogQuery::from_start().limit(500)).await;
     entries.into_iter().map(|(_, event)| event).collect()
 }
 
