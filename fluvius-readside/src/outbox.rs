@@ -351,9 +351,15 @@ impl OutboxRelay {
             } else {
                 match self.claim_into(room, &mut deliveries, &meters).await {
                     Ok(0) => self.poll,
-                    Ok(_) => {
+                    Ok(claimed) => {
                         pause = Duration::from_millis(20);
-                        continue;
+                        if claimed == room {
+                            // Perhaps more are due: claim again at once.
+                            continue;
+                        }
+                        // All that was due is on its way: claim again when a delivery ends, a
+                        // commit is signalled, or the poll interval passes.
+                        self.poll
                     }
                     Err(err) => {
                         tracing::warn!(target: "fluvius.outbox", owner = %self.owner, error = %err,
