@@ -223,9 +223,10 @@ impl Runner {
                 // (not renewed forever) and this worker does not start it again.
                 if let Some((fence, handle)) = self.owned.remove(&name) {
                     let reason = handle.progress().last_error.unwrap_or_default();
-                    leases.release(&fence).await?;
+                    // Marked first: a failed release must not let a later round start it again.
                     self.ended.insert(name.clone());
                     self.lease_changed();
+                    leases.release(&fence).await?;
                     tracing::info!(worker = %id, subscription = %name, reason = %reason, "subscription ended on its own; lease given back");
                 }
                 continue;
