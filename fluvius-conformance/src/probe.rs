@@ -1,12 +1,13 @@
-//! A backend wrapper that counts the stream reads and state-row rewrites the domain asks for, so
-//! a case can tell a read served by the stored state from one that refolded the stream, and can
-//! run a writer at the moment a refolded state is about to be written back.
+//! A backend wrapper that counts the state-row reads, stream reads and state-row rewrites the
+//! domain asks for, so a case can tell a read served by the stored state from one that refolded
+//! the stream, see which commands read before they commit, and run a writer at the moment a
+//! refolded state is about to be written back.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fluvius_core::{
-    Backend, BoxFuture, EventEnvelope, StateWrite, StoreError, StreamKey, StreamRange,
+    Backend, BoxFuture, EventEnvelope, StateWrite, StoreError, StoredState, StreamKey, StreamRange,
 };
 
 use crate::wrap::{Hooks, Wrapped};
@@ -16,6 +17,7 @@ pub type ProbedBackend = Wrapped<Probe>;
 
 /// The counters and the hook run before the next rewrite.
 pub struct Probe {
+    state_reads: AtomicUsize,
     stream_reads: AtomicUsize,
     rewrites: AtomicUsize,
     before_rewrite: Mutex<Option<BoxFuture<'static, ()>>>,
@@ -24,6 +26,7 @@ pub struct Probe {
 impl std::fmt::Debug for Probe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Probe")
+            .field("state_reads", &self.state_reads.load(Ordering::SeqCst))
             .field("stream_reads", &self.stream_reads.load(Ordering::SeqCst))
             .field("rewrites", &self.rewrites.load(Ordering::SeqCst))
             .finish_non_exhaustive()
@@ -36,6 +39,7 @@ impl Wrapped<Probe> {
         Wrapped::around(
             inner,
             Probe {
+                state_reads: AtomicUsize::new(0),
                 stream_reads: AtomicUsize::new(0),
                 rewrites: AtomicUsize::new(0),
                 before_rewrite: Mutex::new(None),
@@ -45,6 +49,11 @@ impl Wrapped<Probe> {
 }
 
 impl Probe {
+    /// How many times a stream's state row was read (a command's first look at a stream).
+    pub fn state_reads(&self) -> usize {
+        self.state_reads.load(Ordering::SeqCst)
+    }
+
     /// How many times a stream's events were read (each fold reads them once).
     pub fn stream_reads(&self) -> usize {
         self.stream_reads.load(Ordering::SeqCst)
@@ -62,6 +71,15 @@ impl Probe {
 }
 
 impl Hooks for Probe {
+    fn load_state<'a>(
+        &'a self,
+        inner: &'a dyn Backend,
+        key: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<StoredState>, StoreError>> {
+        self.state_reads.fetch_add(1, Ordering::SeqCst);
+        inner.load_state(key)
+    }
+
     fn read_stream<'a>(
         &'a self,
         inner: &'a dyn Backend,

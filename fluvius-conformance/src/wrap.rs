@@ -23,6 +23,15 @@ pub trait Hooks: Send + Sync + std::fmt::Debug + 'static {
         inner.commit(batch)
     }
 
+    /// A read of a stream's state row.
+    fn load_state<'a>(
+        &'a self,
+        inner: &'a dyn Backend,
+        key: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<StoredState>, StoreError>> {
+        inner.load_state(key)
+    }
+
     /// A read of a stream's events.
     fn read_stream<'a>(
         &'a self,
@@ -80,7 +89,7 @@ impl<H: Hooks> Backend for Wrapped<H> {
         &'a self,
         key: &'a StreamKey,
     ) -> BoxFuture<'a, Result<Option<StoredState>, StoreError>> {
-        self.inner.load_state(key)
+        self.hooks.load_state(self.inner.as_ref(), key)
     }
 
     fn read_stream<'a>(

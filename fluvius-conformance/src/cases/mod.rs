@@ -83,6 +83,7 @@ macro_rules! __with_cases {
             }
             root_errors {
                 create_existing_root,
+                create_reads_nothing_first,
                 act_on_missing_root,
                 expect_version_mismatch,
             }

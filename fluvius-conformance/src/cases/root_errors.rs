@@ -51,6 +51,72 @@ pub async fn create_existing_root(backend: Arc<dyn Backend>) {
     assert_eq!((state.owner.as_str(), state.balance), ("first", 1));
 }
 
+/// A command creating a root the domain has not seen reads nothing before its commit, which
+/// checks that the stream is new. When it is not (another domain created it), the commit is
+/// refused, the domain reads the stream and decides again: `AlreadyExists`, nothing written, no
+/// conflict retry counted, and the domain holds the stream as stored afterwards.
+pub async fn create_reads_nothing_first(backend: Arc<dyn Backend>) {
+    let probe = crate::probe::ProbedBackend::new(backend.clone());
+    let probed: Arc<dyn Backend> = probe.clone();
+    let first = domain::domain(probed.clone());
+    let second = domain::domain(probed);
+
+    let opened = open_account(&first, "new", "first", 5).await;
+    assert_eq!(opened.version, 1);
+    assert_eq!(probe.state_reads(), 0, "creating a new root reads nothing");
+    support::deposit(&first, "new", 1).await;
+    assert_eq!(probe.state_reads(), 0, "the created root is held: no read");
+
+    let before = global_log(&backend).await;
+    let again = json!({"owner": "second", "initial": 7, "tags": []});
+    let err = fails(
+        &second,
+        command(&second, "open-account", again.clone(), ("account", "new")),
+    )
+    .await;
+    assert_eq!(
+        err,
+        Error::AlreadyExists {
+            resource: "account".into(),
+            id: "new".into(),
+        },
+        "the commit found the stream; decided again on it"
+    );
+    assert_eq!(
+        probe.state_reads(),
+        1,
+        "read once, after the refused commit"
+    );
+    assert_eq!(
+        second.stats().conflict_retries,
+        0,
+        "a stream found to exist is no conflict retry"
+    );
+    assert_log_unchanged(&backend, &before, "creating a root another domain created").await;
+
+    // The same with an explicit expected version 0.
+    let err = fails(
+        &domain::domain(backend.clone()),
+        command(&second, "open-account", again, ("account", "new")).expect_version(0),
+    )
+    .await;
+    assert!(
+        matches!(err, Error::AlreadyExists { .. }),
+        "expected version 0 on a root at 2: {err:?}"
+    );
+    assert_log_unchanged(&backend, &before, "expect_version(0) on an existing root").await;
+
+    // `second` now holds the stream as stored: its next command lands on the real head.
+    let moved = support::deposit(&second, "new", 10).await;
+    assert_eq!(moved.version, 3);
+    assert_eq!(
+        probe.state_reads(),
+        1,
+        "no further read by the command pipeline"
+    );
+    assert_eq!(account(&first, "new").await.balance, 16);
+}
+
 /// Acting on a root that does not exist is `NotFound` and creates nothing.
 pub async fn act_on_missing_root(backend: Arc<dyn Backend>) {
     let domain = domain::domain(backend.clone());

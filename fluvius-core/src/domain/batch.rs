@@ -113,6 +113,11 @@ pub(crate) struct Decision {
 
 impl DomainInner {
     /// Decides and commits a batch of commands of one stream, answering each of them.
+    ///
+    /// The reads and waits off the common path (loading an uncached stream, catching up after a
+    /// conflict, the backoff, another process's record of a command id) are boxed: inline, the
+    /// largest of them would set the size of every driver, which is allocated and copied once
+    /// per uncontended command.
     pub(crate) async fn run_batch(
         &self,
         key: &StreamKey,
@@ -129,9 +134,15 @@ impl DomainInner {
                     pending.retries.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            // A stream this domain does not hold, first asked to be created, is almost always
+            // new: it is decided as empty without reading it. The commit expects version 0, so
+            // a stream that exists after all refuses the commit, and the batch is then decided
+            // again on the stream as read (below).
+            let assumed = cached.is_none() && creates_unread(&open);
             let mut start = match cached.take() {
                 Some(head) => head,
-                None => match self.load(key, entry).await {
+                None if assumed => super::empty_head(resource),
+                None => match Box::pin(self.load(key, entry)).await {
                     Ok(head) => head,
                     Err(err) => return fail_all(&open, &err),
                 },
@@ -143,7 +154,7 @@ impl DomainInner {
                     .expected_version
                     .is_some_and(|v| v > start.version)
             }) {
-                start = match self.refresh(key, entry, start).await {
+                start = match Box::pin(self.refresh(key, entry, start)).await {
                     Ok(head) => head,
                     Err(err) => return fail_all(&open, &err),
                 };
@@ -152,6 +163,8 @@ impl DomainInner {
             let mut decided = Vec::with_capacity(open.len());
             let mut events = Vec::with_capacity(open.len());
             let mut refused = Vec::new();
+            // What this attempt decides, in order, kept only for a stream assumed new.
+            let deciding = if assumed { open.clone() } else { Vec::new() };
             for pending in open.drain(..) {
                 match self.decide(pending, key, &head, &mut events).await {
                     Ok(d) => {
@@ -204,6 +217,17 @@ impl DomainInner {
                 }
                 Err(err) => err,
             };
+            if assumed && matches!(err, StoreError::Conflict { .. }) {
+                // The stream existed: read it and decide the whole batch again, in its order, as
+                // if it had been read first. Nothing raced, so this is no retry.
+                tracing::debug!(stream = %key, "a stream to be created exists; deciding on it");
+                match Box::pin(self.load(key, entry)).await {
+                    Ok(head) => *cached = Some(head),
+                    Err(err) => return fail_all(&deciding, &err),
+                }
+                open = deciding;
+                continue;
+            }
             attempts += 1;
             // Refusals were decided against batch-mates that did not commit: decide them again.
             open.extend(refused.into_iter().map(|(pending, _)| pending));
@@ -218,9 +242,9 @@ impl DomainInner {
                         // Wait first, then read the tail: what is read last is freshest when the
                         // batch is decided again.
                         self.stats.conflict_retries.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(backoff(attempts)).await;
+                        Box::pin(tokio::time::sleep(backoff(attempts))).await;
                     }
-                    let fresh = match self.refresh(key, entry, start.clone()).await {
+                    let fresh = match Box::pin(self.refresh(key, entry, start.clone())).await {
                         Ok(head) => head,
                         Err(err) => {
                             let all: Vec<_> = decided.iter().map(|d| d.pending).collect();
@@ -251,7 +275,7 @@ impl DomainInner {
                     *cached = Some(start);
                     for d in decided {
                         let pending = d.pending;
-                        match self.recorded_elsewhere(pending).await {
+                        match Box::pin(self.recorded_elsewhere(pending)).await {
                             Some(answer) => pending.resolve(answer),
                             None if attempts > self.max_retries => {
                                 pending.resolve(Err(Error::DuplicateCommand {
@@ -591,6 +615,15 @@ async fn run_action(
         Ok(outcome) => outcome.map_err(|err| err.for_command(&command.key)),
         Err(payload) => Err(panicked(payload)),
     }
+}
+
+/// Whether a batch on a stream the domain does not hold may be decided without reading it: its
+/// first command creates the root and expects nothing or version 0 (so the commit checks that
+/// the stream is new).
+fn creates_unread(open: &[&Pending]) -> bool {
+    open.first().is_some_and(|first| {
+        first.action.descriptor.creates && first.command.expected_version.is_none_or(|v| v == 0)
+    })
 }
 
 /// How long to wait before conflict retry `attempt` (1, 2, ...): up to 250 µs, doubling to at

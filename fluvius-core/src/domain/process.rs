@@ -129,7 +129,7 @@ impl DomainInner {
                 .idempotency(tenant, idempotency_key(&self.namespace, command.id))
                 .await?;
             if let Some(record) = recorded {
-                return self.replay(record, &print, &command).await;
+                return Box::pin(self.replay(record, &print, &command)).await;
             }
             fp = Some(print);
             Some(guard)
