@@ -54,7 +54,8 @@ pub async fn create_existing_root(backend: Arc<dyn Backend>) {
 /// A command creating a root the domain has not seen reads nothing before its commit, which
 /// checks that the stream is new. When it is not (another domain created it), the commit is
 /// refused, the domain reads the stream and decides again: `AlreadyExists`, nothing written, no
-/// conflict retry counted, and the domain holds the stream as stored afterwards.
+/// conflict retry counted, and the domain holds the stream as stored afterwards. A create its
+/// own rules refuse commits nothing, so it reads the stream before it is answered.
 pub async fn create_reads_nothing_first(backend: Arc<dyn Backend>) {
     let probe = crate::probe::ProbedBackend::new(backend.clone());
     let probed: Arc<dyn Backend> = probe.clone();
@@ -93,6 +94,24 @@ pub async fn create_reads_nothing_first(backend: Arc<dyn Backend>) {
         "a stream found to exist is no conflict retry"
     );
     assert_log_unchanged(&backend, &before, "creating a root another domain created").await;
+
+    // A create that its own rules refuse is no exception: nothing is committed, so the stream
+    // is read before the answer, which is the one the stored root gives.
+    let broken = json!({"owner": "third", "initial": -5, "tags": []});
+    let err = fails(
+        &domain::domain(backend.clone()),
+        command(&second, "open-account", broken, ("account", "new")),
+    )
+    .await;
+    assert_eq!(
+        err,
+        Error::AlreadyExists {
+            resource: "account".into(),
+            id: "new".into(),
+        },
+        "a refused create on an existing root"
+    );
+    assert_log_unchanged(&backend, &before, "a refused create on an existing root").await;
 
     // The same with an explicit expected version 0.
     let err = fails(

@@ -178,6 +178,16 @@ impl DomainInner {
                 || decided
                     .iter()
                     .any(|d| d.record.is_some() || d.audit.is_some() || !d.messages.is_empty());
+            if assumed && !writes {
+                // Nothing to commit, so nothing would check that the stream is new, and the
+                // answers (refusals, no-ops) would stand on a guess: read it and decide again.
+                match Box::pin(self.load(key, entry)).await {
+                    Ok(head) => *cached = Some(head),
+                    Err(err) => return fail_all(&deciding, &err),
+                }
+                open = deciding;
+                continue;
+            }
             let committed = if writes {
                 self.commit(
                     key,
