@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use fluvius_core::{Backend, Error};
-use serde_json::json;
+use fluvius_core::{Backend, Command, Domain, Error};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::domain;
@@ -13,15 +13,24 @@ use crate::support::{
     open_account,
 };
 
+/// `open-account` with `payload` on account `id`.
+fn open_command(domain: &Domain, payload: &Value, id: &str) -> Command {
+    command(domain, "open-account", payload.clone(), ("account", id))
+}
+
+/// The error of creating account `id` when it exists.
+fn exists(id: &str) -> Error {
+    Error::AlreadyExists {
+        resource: "account".into(),
+        id: id.into(),
+    }
+}
+
 /// Creating a root that exists is `AlreadyExists`, from a warm domain and from another one whose
 /// cache believes the root does not exist yet.
 pub async fn create_existing_root(backend: Arc<dyn Backend>) {
     let first = domain::domain(backend.clone());
     let second = domain::domain(backend.clone());
-    let exists = Error::AlreadyExists {
-        resource: "account".into(),
-        id: "dup".into(),
-    };
     // `second` looks at the root before it exists, so it caches "no stream".
     let early = fails(
         &second,
@@ -33,18 +42,10 @@ pub async fn create_existing_root(backend: Arc<dyn Backend>) {
     open_account(&first, "dup", "first", 1).await;
     let before = global_log(&backend).await;
     let again = json!({"owner": "second", "initial": 2, "tags": []});
-    let err = fails(
-        &first,
-        command(&first, "open-account", again.clone(), ("account", "dup")),
-    )
-    .await;
-    assert_eq!(err, exists, "same domain");
-    let err = fails(
-        &second,
-        command(&second, "open-account", again, ("account", "dup")),
-    )
-    .await;
-    assert_eq!(err, exists, "other domain with a stale cache");
+    let err = fails(&first, open_command(&first, &again, "dup")).await;
+    assert_eq!(err, exists("dup"), "same domain");
+    let err = fails(&second, open_command(&second, &again, "dup")).await;
+    assert_eq!(err, exists("dup"), "other domain with a stale cache");
 
     assert_log_unchanged(&backend, &before, "creating an existing root").await;
     let state = account(&first, "dup").await;
@@ -70,17 +71,10 @@ pub async fn create_reads_nothing_first(backend: Arc<dyn Backend>) {
 
     let before = global_log(&backend).await;
     let again = json!({"owner": "second", "initial": 7, "tags": []});
-    let err = fails(
-        &second,
-        command(&second, "open-account", again.clone(), ("account", "new")),
-    )
-    .await;
+    let err = fails(&second, open_command(&second, &again, "new")).await;
     assert_eq!(
         err,
-        Error::AlreadyExists {
-            resource: "account".into(),
-            id: "new".into(),
-        },
+        exists("new"),
         "the commit found the stream; decided again on it"
     );
     assert_eq!(
@@ -98,31 +92,19 @@ pub async fn create_reads_nothing_first(backend: Arc<dyn Backend>) {
     // A create that its own rules refuse is no exception: nothing is committed, so the stream
     // is read before the answer, which is the one the stored root gives.
     let broken = json!({"owner": "third", "initial": -5, "tags": []});
-    let err = fails(
-        &domain::domain(backend.clone()),
-        command(&second, "open-account", broken, ("account", "new")),
-    )
-    .await;
-    assert_eq!(
-        err,
-        Error::AlreadyExists {
-            resource: "account".into(),
-            id: "new".into(),
-        },
-        "a refused create on an existing root"
-    );
+    let third = domain::domain(backend.clone());
+    let err = fails(&third, open_command(&third, &broken, "new")).await;
+    assert_eq!(err, exists("new"), "a refused create on an existing root");
     assert_log_unchanged(&backend, &before, "a refused create on an existing root").await;
 
     // The same with an explicit expected version 0.
+    let fourth = domain::domain(backend.clone());
     let err = fails(
-        &domain::domain(backend.clone()),
-        command(&second, "open-account", again, ("account", "new")).expect_version(0),
+        &fourth,
+        open_command(&fourth, &again, "new").expect_version(0),
     )
     .await;
-    assert!(
-        matches!(err, Error::AlreadyExists { .. }),
-        "expected version 0 on a root at 2: {err:?}"
-    );
+    assert_eq!(err, exists("new"), "expected version 0 on a root at 2");
     assert_log_unchanged(&backend, &before, "expect_version(0) on an existing root").await;
 
     // `second` now holds the stream as stored: its next command lands on the real head.

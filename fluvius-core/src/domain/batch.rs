@@ -136,8 +136,7 @@ impl DomainInner {
             }
             // A stream this domain does not hold, first asked to be created, is almost always
             // new: it is decided as empty without reading it. The commit expects version 0, so
-            // a stream that exists after all refuses the commit, and the batch is then decided
-            // again on the stream as read (below).
+            // a stream that exists after all refuses the commit (see `unconfirmed` below).
             let assumed = cached.is_none() && creates_unread(&open);
             let mut start = match cached.take() {
                 Some(head) => head,
@@ -178,16 +177,6 @@ impl DomainInner {
                 || decided
                     .iter()
                     .any(|d| d.record.is_some() || d.audit.is_some() || !d.messages.is_empty());
-            if assumed && !writes {
-                // Nothing to commit, so nothing would check that the stream is new, and the
-                // answers (refusals, no-ops) would stand on a guess: read it and decide again.
-                match Box::pin(self.load(key, entry)).await {
-                    Ok(head) => *cached = Some(head),
-                    Err(err) => return fail_all(&deciding, &err),
-                }
-                open = deciding;
-                continue;
-            }
             let committed = if writes {
                 self.commit(
                     key,
@@ -201,6 +190,25 @@ impl DomainInner {
             } else {
                 Ok((Vec::new(), Vec::new()))
             };
+            // The guess that the stream is new holds only if a commit expecting version 0 went
+            // through. It did not when nothing was committed (refusals, no-ops: their answers
+            // would stand on the guess) or when the commit found the stream: read it and decide
+            // the batch again, in its order, as if it had been read first. Nothing raced, so
+            // this is no retry.
+            let unconfirmed = assumed
+                && match &committed {
+                    Ok(_) => !writes,
+                    Err(err) => matches!(err, StoreError::Conflict { .. }),
+                };
+            if unconfirmed {
+                tracing::debug!(stream = %key, "a stream decided as new is read; deciding on it");
+                match Box::pin(self.load(key, entry)).await {
+                    Ok(head) => *cached = Some(head),
+                    Err(err) => return fail_all(&deciding, &err),
+                }
+                open = deciding;
+                continue;
+            }
             let err = match committed {
                 Ok((cursors, events)) => {
                     let count = decided.len() as u64;
@@ -227,17 +235,6 @@ impl DomainInner {
                 }
                 Err(err) => err,
             };
-            if assumed && matches!(err, StoreError::Conflict { .. }) {
-                // The stream existed: read it and decide the whole batch again, in its order, as
-                // if it had been read first. Nothing raced, so this is no retry.
-                tracing::debug!(stream = %key, "a stream to be created exists; deciding on it");
-                match Box::pin(self.load(key, entry)).await {
-                    Ok(head) => *cached = Some(head),
-                    Err(err) => return fail_all(&deciding, &err),
-                }
-                open = deciding;
-                continue;
-            }
             attempts += 1;
             // Refusals were decided against batch-mates that did not commit: decide them again.
             open.extend(refused.into_iter().map(|(pending, _)| pending));
